@@ -1,0 +1,361 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/store"
+)
+
+// ProjectInput is the input to CreateProject and UpdateProject. Nil fields
+// are left as they are on update.
+type ProjectInput struct {
+	Key         *string
+	Name        *string
+	Description *string
+	Public      *bool
+}
+
+const maxDescription = 4000
+
+// CreateProject creates a project; its creator becomes its administrator.
+func (b *Backend) CreateProject(ctx context.Context, p *latch.Principal, in ProjectInput) (*latch.Project, error) {
+	if err := b.authorize(ctx, p, latch.CreateProject, latch.Resource{}); err != nil {
+		return nil, err
+	}
+	if in.Key == nil {
+		return nil, latch.Invalidf("The project key is required.")
+	}
+	if err := latch.ValidateProjectKey(*in.Key); err != nil {
+		return nil, err
+	}
+	proj := &latch.Project{Key: strings.ToUpper(*in.Key)}
+	if in.Name == nil {
+		return nil, latch.Invalidf("The project name is required.")
+	}
+	if err := applyProject(proj, in); err != nil {
+		return nil, err
+	}
+	err := b.store.WithTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateProject(ctx, proj); err != nil {
+			return err
+		}
+		if uid := p.UserID(); uid != 0 {
+			return tx.SetPermission(ctx, latch.Resource{ProjectID: proj.ID}, store.Subject{UserID: uid}, latch.ProjectAdmin)
+		}
+		return nil
+	})
+	if errors.Is(err, latch.ErrConflict) {
+		return nil, latch.Errorf(latch.ErrConflict, "Project key %s or name %q is already taken.", proj.Key, proj.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create project: %w", err)
+	}
+	return proj, nil
+}
+
+func applyProject(proj *latch.Project, in ProjectInput) error {
+	if in.Name != nil {
+		if err := latch.ValidateName("project", *in.Name); err != nil {
+			return err
+		}
+		proj.Name = *in.Name
+	}
+	if in.Description != nil {
+		if len(*in.Description) > maxDescription {
+			return latch.Invalidf("The description must be at most %d characters.", maxDescription)
+		}
+		proj.Description = *in.Description
+	}
+	if in.Public != nil {
+		proj.Public = *in.Public
+	}
+	return nil
+}
+
+// Project returns a project the principal may read.
+func (b *Backend) Project(ctx context.Context, p *latch.Principal, key string) (*latch.Project, error) {
+	proj, err := b.store.ProjectByKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.authorize(ctx, p, latch.ReadProject, latch.Resource{ProjectID: proj.ID}); err != nil {
+		return nil, err
+	}
+	return proj, nil
+}
+
+// ListProjects lists the projects the principal may read.
+func (b *Backend) ListProjects(ctx context.Context, p *latch.Principal, name string, pg store.Page) (Page[latch.Project], error) {
+	pg = clampPage(pg)
+	rows, err := b.store.ListProjects(ctx, store.ProjectFilter{Name: name, Visibility: b.visibility(p)}, pg)
+	if err != nil {
+		return Page[latch.Project]{}, fmt.Errorf("list projects: %w", err)
+	}
+	return pageOf(rows, pg), nil
+}
+
+// visibility maps a principal to a listing filter. Self-contained
+// principals (project and repository tokens) see only public entries plus
+// what their grants cover, which listings then filter by authorization.
+func (b *Backend) visibility(p *latch.Principal) store.Visibility {
+	if p == nil || p.User == nil || !p.User.Active || p.Grants != nil {
+		return store.Visibility{}
+	}
+	return store.Visibility{UserID: p.User.ID}
+}
+
+// UpdateProject changes a project's key, name, description or visibility
+// (PROJECT_ADMIN).
+func (b *Backend) UpdateProject(ctx context.Context, p *latch.Principal, key string, in ProjectInput) (*latch.Project, error) {
+	proj, err := b.store.ProjectByKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.authorize(ctx, p, latch.AdminProject, latch.Resource{ProjectID: proj.ID}); err != nil {
+		return nil, err
+	}
+	if in.Key != nil {
+		if err := latch.ValidateProjectKey(*in.Key); err != nil {
+			return nil, err
+		}
+		proj.Key = strings.ToUpper(*in.Key)
+	}
+	if err := applyProject(proj, in); err != nil {
+		return nil, err
+	}
+	if err := b.store.UpdateProject(ctx, proj); err != nil {
+		if errors.Is(err, latch.ErrConflict) {
+			return nil, latch.Errorf(latch.ErrConflict, "Project key %s or name %q is already taken.", proj.Key, proj.Name)
+		}
+		return nil, fmt.Errorf("update project: %w", err)
+	}
+	return proj, nil
+}
+
+// DeleteProject deletes an empty project (PROJECT_ADMIN).
+func (b *Backend) DeleteProject(ctx context.Context, p *latch.Principal, key string) error {
+	proj, err := b.store.ProjectByKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := b.authorize(ctx, p, latch.AdminProject, latch.Resource{ProjectID: proj.ID}); err != nil {
+		return err
+	}
+	return b.store.WithTx(ctx, func(tx store.Store) error {
+		repos, err := tx.ListRepos(ctx, store.RepoFilter{ProjectID: proj.ID, Visibility: store.Visibility{All: true}}, store.Page{Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(repos) > 0 {
+			return latch.Errorf(latch.ErrConflict, "The project %s cannot be deleted because it has repositories.", proj.Key)
+		}
+		return tx.DeleteProject(ctx, proj.ID)
+	})
+}
+
+// RepoInput is the input to CreateRepo and UpdateRepo. Nil fields are left as
+// they are on update.
+type RepoInput struct {
+	Name          *string
+	Description   *string
+	Public        *bool
+	DefaultBranch *string
+}
+
+// CreateRepo creates a repository in a project (PROJECT_ADMIN): the database
+// row and the bare repository on disk are created together or not at all.
+func (b *Backend) CreateRepo(ctx context.Context, p *latch.Principal, projectKey string, in RepoInput) (*latch.Repository, error) {
+	proj, err := b.store.ProjectByKey(ctx, projectKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.authorize(ctx, p, latch.AdminProject, latch.Resource{ProjectID: proj.ID}); err != nil {
+		return nil, err
+	}
+	if in.Name == nil {
+		return nil, latch.Invalidf("The repository name is required.")
+	}
+	repo := &latch.Repository{ProjectID: proj.ID, DefaultBranch: "main", Project: proj}
+	if err := applyRepo(repo, in); err != nil {
+		return nil, err
+	}
+	repo.Slug = latch.Slugify(repo.Name)
+	if repo.Slug == "" {
+		return nil, latch.Invalidf("The repository name must contain at least one letter or digit.")
+	}
+	err = b.store.WithTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateRepo(ctx, repo); err != nil {
+			return err
+		}
+		// Created inside the transaction: if the commit then fails the
+		// directory is removed below, so row and directory come and go together.
+		return b.repos.Init(ctx, repo.ID)
+	})
+	if errors.Is(err, latch.ErrConflict) {
+		return nil, latch.Errorf(latch.ErrConflict, "This repository URL is already taken by %q in project %s.", repo.Slug, proj.Key)
+	}
+	if err != nil {
+		if repo.ID != 0 {
+			if rmErr := b.repos.Remove(repo.ID); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+				b.log.Error("remove repository after failed create", "repo_id", repo.ID, "err", rmErr)
+			}
+		}
+		return nil, fmt.Errorf("create repository: %w", err)
+	}
+	return repo, nil
+}
+
+func applyRepo(repo *latch.Repository, in RepoInput) error {
+	if in.Name != nil {
+		if err := latch.ValidateName("repository", *in.Name); err != nil {
+			return err
+		}
+		repo.Name = *in.Name
+	}
+	if in.Description != nil {
+		if len(*in.Description) > maxDescription {
+			return latch.Invalidf("The description must be at most %d characters.", maxDescription)
+		}
+		repo.Description = *in.Description
+	}
+	if in.Public != nil {
+		repo.Public = *in.Public
+	}
+	if in.DefaultBranch != nil {
+		br := strings.TrimPrefix(*in.DefaultBranch, "refs/heads/")
+		if !validBranchName(br) {
+			return latch.Invalidf("%q is not a valid branch name.", *in.DefaultBranch)
+		}
+		repo.DefaultBranch = br
+	}
+	return nil
+}
+
+// validBranchName applies a conservative subset of git check-ref-format.
+func validBranchName(s string) bool {
+	if s == "" || len(s) > 255 || strings.HasPrefix(s, "-") || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") ||
+		strings.HasSuffix(s, ".lock") || strings.Contains(s, "..") || strings.Contains(s, "//") || strings.Contains(s, "@{") {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("~^:?*[\\", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Repo returns a repository the principal may read.
+func (b *Backend) Repo(ctx context.Context, p *latch.Principal, projectKey, slug string) (*latch.Repository, error) {
+	repo, err := b.lookupRepo(ctx, projectKey, slug)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.authorize(ctx, p, latch.ReadRepo, resourceOf(repo)); err != nil {
+		return nil, err
+	}
+	return repo, nil
+}
+
+func resourceOf(r *latch.Repository) latch.Resource {
+	return latch.Resource{ProjectID: r.ProjectID, RepoID: r.ID}
+}
+
+// lookupRepo finds a repository, answering NoSuchProject when the project
+// itself is missing, as Data Center does.
+func (b *Backend) lookupRepo(ctx context.Context, projectKey, slug string) (*latch.Repository, error) {
+	repo, err := b.store.RepoBySlug(ctx, projectKey, slug)
+	if errors.Is(err, latch.ErrNotFound) {
+		if _, perr := b.store.ProjectByKey(ctx, projectKey); perr != nil {
+			return nil, perr
+		}
+		return nil, latch.NoSuchRepository(projectKey, slug)
+	}
+	return repo, err
+}
+
+// ListRepos lists the repositories of one project (projectKey != "") or of
+// all projects that the principal may read.
+func (b *Backend) ListRepos(ctx context.Context, p *latch.Principal, projectKey, name string, pg store.Page) (Page[latch.Repository], error) {
+	f := store.RepoFilter{Name: name, Visibility: b.visibility(p)}
+	if projectKey != "" {
+		proj, err := b.store.ProjectByKey(ctx, projectKey)
+		if err != nil {
+			return Page[latch.Repository]{}, err
+		}
+		if err := b.authorize(ctx, p, latch.ReadProject, latch.Resource{ProjectID: proj.ID}); err != nil {
+			return Page[latch.Repository]{}, err
+		}
+		f.ProjectID = proj.ID
+	}
+	pg = clampPage(pg)
+	rows, err := b.store.ListRepos(ctx, f, pg)
+	if err != nil {
+		return Page[latch.Repository]{}, fmt.Errorf("list repositories: %w", err)
+	}
+	return pageOf(rows, pg), nil
+}
+
+// UpdateRepo changes a repository's name, description, visibility or default
+// branch (REPO_ADMIN). Renaming changes the slug; the directory on disk is
+// keyed by id and stays.
+func (b *Backend) UpdateRepo(ctx context.Context, p *latch.Principal, projectKey, slug string, in RepoInput) (*latch.Repository, error) {
+	repo, err := b.lookupRepo(ctx, projectKey, slug)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.authorize(ctx, p, latch.AdminRepo, resourceOf(repo)); err != nil {
+		return nil, err
+	}
+	if err := applyRepo(repo, in); err != nil {
+		return nil, err
+	}
+	repo.Slug = latch.Slugify(repo.Name)
+	if repo.Slug == "" {
+		return nil, latch.Invalidf("The repository name must contain at least one letter or digit.")
+	}
+	if err := b.store.UpdateRepo(ctx, repo); err != nil {
+		if errors.Is(err, latch.ErrConflict) {
+			return nil, latch.Errorf(latch.ErrConflict, "This repository URL is already taken by %q.", repo.Slug)
+		}
+		return nil, fmt.Errorf("update repository: %w", err)
+	}
+	return repo, nil
+}
+
+// DeleteRepo deletes a repository's row and its directory (REPO_ADMIN).
+func (b *Backend) DeleteRepo(ctx context.Context, p *latch.Principal, projectKey, slug string) error {
+	repo, err := b.lookupRepo(ctx, projectKey, slug)
+	if err != nil {
+		return err
+	}
+	if err := b.authorize(ctx, p, latch.AdminRepo, resourceOf(repo)); err != nil {
+		return err
+	}
+	dir := b.repos.Path(repo.ID)
+	trash := dir + ".deleting"
+	err = b.store.WithTx(ctx, func(tx store.Store) error {
+		if err := tx.DeleteRepo(ctx, repo.ID); err != nil {
+			return err
+		}
+		if err := os.Rename(dir, trash); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("move repository aside: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		if _, statErr := os.Stat(trash); statErr == nil {
+			_ = os.Rename(trash, dir)
+		}
+		return fmt.Errorf("delete repository: %w", err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		b.log.Error("remove deleted repository", "repo_id", repo.ID, "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+// Package server assembles latch's HTTP surface: /status, /metrics, the REST
+// APIs and Git over HTTP, behind shared middleware for authentication,
+// request logging, metrics and panic recovery.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/latchhq/latch/auth"
+	"github.com/latchhq/latch/dcrest"
+	"github.com/latchhq/latch/httpx"
+)
+
+// Config is what New needs.
+type Config struct {
+	Log           *slog.Logger
+	Authenticator *auth.Authenticator
+	// REST registers REST routes (Data Center, Cloud, latch's own) on a mux
+	// whose requests are authenticated with the REST rules.
+	REST []interface{ Register(*http.ServeMux) }
+	// Git serves Git over HTTP; it authenticates by itself.
+	Git      http.Handler
+	Registry *prometheus.Registry
+}
+
+// New returns the root handler.
+func New(cfg Config) http.Handler {
+	rest := http.NewServeMux()
+	for _, r := range cfg.REST {
+		r.Register(rest)
+	}
+	rest.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		dcrest.WriteError(w, cfg.Log, httpx.NotFound("No resource found at %s.", r.URL.Path))
+	})
+	root := http.NewServeMux()
+	root.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"state": "RUNNING"})
+	})
+	if cfg.Registry != nil {
+		root.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	}
+	root.Handle("/rest/", authenticateREST(cfg.Authenticator, cfg.Log, rest))
+	if cfg.Git != nil {
+		root.Handle("/scm/", cfg.Git)
+		// Cloud-style clone URLs: /{workspace}/{slug}.git/...
+		root.Handle("/", gitOrNotFound(cfg.Git, cfg.Log))
+	}
+	m := newMetrics(cfg.Registry)
+	return recoverPanics(cfg.Log, m.instrument(logRequests(cfg.Log, root)))
+}
+
+func gitOrNotFound(git http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, ".git/") || strings.HasSuffix(r.URL.Path, ".git") {
+			git.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
+}
+
+// authenticateREST resolves the request's principal from its Authorization
+// header with the REST rules; bad credentials end the request with 401 in
+// the Data Center envelope.
+func authenticateREST(a *auth.Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		creds, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
+		if err != nil {
+			dcrest.WriteError(w, log, err)
+			return
+		}
+		p, err := a.Authenticate(r.Context(), creds, auth.ViaREST)
+		if err != nil {
+			dcrest.WriteError(w, log, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(httpx.WithPrincipal(r.Context(), p)))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets streaming handlers (Git) flush through the recorder.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequests logs one line per request: method, path (never the query,
+// which may carry a password on user creation), status, size and duration.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if r.URL.Path == "/status" || r.URL.Path == "/metrics" {
+			return
+		}
+		log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes,
+			"duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
+	})
+}
+
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic serving request", "path", r.URL.Path, "panic", v)
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latch_http_requests_total", Help: "HTTP requests by route class and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "latch_http_request_duration_seconds", Help: "HTTP request duration by route class.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
+		}, []string{"route"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration)
+	}
+	return m
+}
+
+func routeClass(path string) string {
+	switch {
+	case path == "/status":
+		return "status"
+	case strings.HasPrefix(path, "/rest/"):
+		return "rest"
+	case strings.HasPrefix(path, "/2.0/"):
+		return "cloud"
+	case strings.Contains(path, ".git"):
+		return "git"
+	}
+	return "other"
+}
+
+func (m *metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		class := routeClass(r.URL.Path)
+		m.requests.WithLabelValues(class, strconv.Itoa(rec.status)).Inc()
+		m.duration.WithLabelValues(class).Observe(time.Since(start).Seconds())
+	})
+}
