@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// config is the configuration of `latch serve`.
+type config struct {
+	Data     string
+	HTTP     string
+	SSH      string
+	BaseURL  string
+	DB       string
+	SMTP     string
+	MailFrom string
+}
+
+// bindFlags registers the serve flags; each also reads an environment
+// variable when the flag is not given.
+func (c *config) bindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Data, "data", "./latch-data", "data directory: SQLite database, repositories, SSH host key, server secret [LATCH_DATA]")
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:7990", "HTTP listen address [LATCH_HTTP]")
+	fs.StringVar(&c.SSH, "ssh", "127.0.0.1:7999", "SSH listen address, or off [LATCH_SSH]")
+	fs.StringVar(&c.BaseURL, "base-url", "", "public base URL used in links and clone URLs (default http:// + the HTTP address) [LATCH_BASE_URL]")
+	fs.StringVar(&c.DB, "db", "", "database URL: default the SQLite file in the data directory; postgres://… selects PostgreSQL [LATCH_DB]")
+	fs.StringVar(&c.SMTP, "smtp", "", "SMTP server HOST:PORT; without it mail is logged, not sent [LATCH_SMTP]")
+	fs.StringVar(&c.MailFrom, "mail-from", "latch@localhost", "sender address of mail [LATCH_MAIL_FROM]")
+}
+
+var envOf = map[string]string{
+	"data": "LATCH_DATA", "http": "LATCH_HTTP", "ssh": "LATCH_SSH", "base-url": "LATCH_BASE_URL",
+	"db": "LATCH_DB", "smtp": "LATCH_SMTP", "mail-from": "LATCH_MAIL_FROM",
+}
+
+// applyEnv sets every flag that was not given on the command line from its
+// environment variable, when that is set.
+func applyEnv(fs *pflag.FlagSet) error {
+	for flag, env := range envOf {
+		if fs.Changed(flag) {
+			continue
+		}
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(flag, v); err != nil {
+				return fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	}
+	return nil
+}
+
+// resolve validates the configuration and fills derived defaults.
+func (c *config) resolve() error {
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		return fmt.Errorf("--http %q: %w", c.HTTP, err)
+	}
+	if c.SSH != "off" {
+		if _, _, err := net.SplitHostPort(c.SSH); err != nil {
+			return fmt.Errorf("--ssh %q: %w", c.SSH, err)
+		}
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.HTTP
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--base-url %q: must be an absolute http or https URL", c.BaseURL)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	return nil
+}
+
+// sshHostPort is the host:port that SSH clone URLs name: the SSH listen
+// address, with the base URL's host when listening on all interfaces.
+func (c *config) sshHostPort() string {
+	if c.SSH == "off" {
+		return ""
+	}
+	host, port, _ := net.SplitHostPort(c.SSH)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		u, _ := url.Parse(c.BaseURL)
+		host = u.Hostname()
+	}
+	return net.JoinHostPort(host, port)
+}

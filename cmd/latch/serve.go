@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/latchhq/latch/auth"
+	"github.com/latchhq/latch/backend"
+	"github.com/latchhq/latch/dcrest"
+	"github.com/latchhq/latch/postgres"
+	"github.com/latchhq/latch/server"
+	"github.com/latchhq/latch/sqlite"
+	"github.com/latchhq/latch/store"
+)
+
+func newServeCommand() *cobra.Command {
+	var cfg config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the latch server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := cfg.resolve(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, os.Stderr)
+		},
+	}
+	cfg.bindFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if strings.EqualFold(os.Getenv("LATCH_LOG_LEVEL"), "debug") {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, opts))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve runs latch until ctx is cancelled, then shuts down gracefully,
+// letting in-flight requests (pushes among them) finish.
+func serve(ctx context.Context, cfg config, stderr io.Writer) error {
+	log := newLogger(stderr)
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	secret, err := loadSecret(filepath.Join(cfg.Data, "secret.key"))
+	if err != nil {
+		return err
+	}
+	_ = secret // keyed token digests arrive with access tokens
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	repos, err := newRepoStorage(cfg.Data)
+	if err != nil {
+		return err
+	}
+	b := backend.New(st, repos, log)
+	if err := bootstrapAdmin(ctx, b, stderr); err != nil {
+		return err
+	}
+	authn := auth.NewAuthenticator(st)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	links := dcrest.Links{BaseURL: cfg.BaseURL, SSH: cfg.sshHostPort()}
+	handler := server.New(server.Config{
+		Log:           log,
+		Authenticator: authn,
+		REST:          []interface{ Register(*http.ServeMux) }{dcrest.New(b, links, log)},
+		Git:           newGitHandler(b, authn, repos, log),
+		Registry:      reg,
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("latch started", "http", ln.Addr().String(), "base_url", cfg.BaseURL, "data", cfg.Data)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func openStore(ctx context.Context, cfg config) (store.Store, error) {
+	if strings.HasPrefix(cfg.DB, "postgres://") || strings.HasPrefix(cfg.DB, "postgresql://") {
+		st, err := postgres.Open(ctx, cfg.DB)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		return st, nil
+	}
+	path := cfg.DB
+	if path == "" {
+		path = filepath.Join(cfg.Data, "latch.db")
+	}
+	path = strings.TrimPrefix(path, "sqlite://")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// loadSecret reads the server secret that keys token digests, creating it
+// on first start.
+func loadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < 32 {
+			return nil, fmt.Errorf("server secret %s is too short", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read server secret: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("generate server secret: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			// Another node created it first.
+			return loadSecret(path)
+		}
+		return nil, fmt.Errorf("create server secret: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	return b, nil
+}
+
+// bootstrapAdmin creates user admin on first start, with the password from
+// LATCH_ADMIN_PASSWORD or a generated one printed once to stderr.
+func bootstrapAdmin(ctx context.Context, b *backend.Backend, stderr io.Writer) error {
+	password, given := os.LookupEnv("LATCH_ADMIN_PASSWORD")
+	if !given || password == "" {
+		var err error
+		if password, err = generatePassword(); err != nil {
+			return err
+		}
+		given = false
+	}
+	created, err := b.Bootstrap(ctx, "admin", password, "admin@localhost")
+	if err != nil {
+		return err
+	}
+	if created && !given {
+		fmt.Fprintf(stderr, "\nlatch: created user admin with password: %s\nlatch: it is shown only this once.\n\n", password)
+	}
+	return nil
+}
+
+func generatePassword() (string, error) {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", fmt.Errorf("generate password: %w", err)
+		}
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b), nil
+}
