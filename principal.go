@@ -51,7 +51,8 @@ type Principal struct {
 	Credential CredentialKind
 	// CredentialID is the credential's non-secret id (token id, key id).
 	CredentialID string
-	// Limits caps the owner's access; nil means the owner's access as is.
+	// Limits caps the access that the owner's permissions, or Grants, give;
+	// nil means no cap.
 	Limits *Limits
 	// Grants, when non-nil, is the principal's whole access: it does not
 	// derive from a user's permissions (project and repository tokens,
@@ -192,17 +193,18 @@ func visible(eff Access, r Resource) bool {
 }
 
 func effectiveAccess(p *Principal, r Resource, held Access) Access {
-	if p.Grants != nil {
-		return grantAccess(p.Grants, r)
-	}
-	if p.User == nil {
+	var eff Access
+	switch {
+	case p.Grants != nil:
+		eff = grantAccess(p.Grants, r)
+	case p.User == nil:
 		// Anonymous: only what is public, which held already reflects.
 		return Access{Project: min(held.Project, LevelRead), Repo: min(held.Repo, LevelRead)}
-	}
-	if !p.User.Active {
+	case !p.User.Active:
 		return Access{}
+	default:
+		eff = held
 	}
-	eff := held
 	if p.Limits != nil {
 		eff.Project = min(eff.Project, p.Limits.Project)
 		eff.Repo = min(eff.Repo, p.Limits.Repo)

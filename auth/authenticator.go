@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"github.com/latchhq/latch"
@@ -35,11 +36,19 @@ type UserStore interface {
 	PasswordHash(ctx context.Context, userID int64) (string, error)
 }
 
+// Attempt is one presentation of credentials: what was presented, on which
+// transport, from which client address.
+type Attempt struct {
+	Credentials
+	Via  Via
+	Addr netip.Addr
+}
+
 // TokenResolver resolves a latch token (already checksum-validated) to a
-// principal. basicUser is the user name presented with it in Basic
-// authentication, "" for Bearer.
+// principal. In at, Username is the user name presented with the token in
+// Basic authentication, "" for Bearer.
 type TokenResolver interface {
-	ResolveToken(ctx context.Context, secret string, kind token.Kind, basicUser string, via Via) (*latch.Principal, error)
+	ResolveToken(ctx context.Context, secret string, kind token.Kind, at Attempt) (*latch.Principal, error)
 }
 
 // Authenticator resolves credentials to principals.
@@ -60,17 +69,15 @@ func (a *Authenticator) SetTokenResolver(r TokenResolver) { a.tokens = r }
 
 // Authenticate resolves c to a principal. No credentials yield
 // latch.Anonymous; bad credentials yield ErrBadCredentials.
-func (a *Authenticator) Authenticate(ctx context.Context, c Credentials, via Via) (*latch.Principal, error) {
-	switch c.Scheme {
+func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (*latch.Principal, error) {
+	switch at.Scheme {
 	case SchemeNone:
 		return latch.Anonymous, nil
-	case SchemeBearer:
-		return a.authenticateToken(ctx, c.Secret, "", via)
-	case SchemeBasic:
-		if looksLikeToken(c.Secret) {
-			return a.authenticateToken(ctx, c.Secret, c.Username, via)
+	case SchemeBearer, SchemeBasic:
+		if at.Scheme == SchemeBearer || looksLikeToken(at.Secret) {
+			return a.authenticateToken(ctx, at)
 		}
-		return a.authenticatePassword(ctx, c.Username, c.Secret)
+		return a.authenticatePassword(ctx, at.Username, at.Secret)
 	}
 	return nil, ErrBadCredentials
 }
@@ -82,17 +89,13 @@ func looksLikeToken(s string) bool {
 	return err == nil || errors.Is(err, token.ErrChecksum)
 }
 
-func (a *Authenticator) authenticateToken(ctx context.Context, secret, basicUser string, via Via) (*latch.Principal, error) {
-	kind, err := token.Parse(secret)
+func (a *Authenticator) authenticateToken(ctx context.Context, at Attempt) (*latch.Principal, error) {
+	kind, err := token.Parse(at.Secret)
 	if err != nil || a.tokens == nil {
 		// Refused before any database query.
 		return nil, ErrBadCredentials
 	}
-	p, err := a.tokens.ResolveToken(ctx, secret, kind, basicUser, via)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+	return a.tokens.ResolveToken(ctx, at.Secret, kind, at)
 }
 
 func (a *Authenticator) authenticatePassword(ctx context.Context, login, password string) (*latch.Principal, error) {

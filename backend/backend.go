@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/store"
+	"github.com/latchhq/latch/token"
 )
 
 // RepoStorage keeps the bare repositories on disk, by repository id.
@@ -31,6 +32,10 @@ type Backend struct {
 	log    *slog.Logger
 	now    func() time.Time
 	events Events
+
+	hasher     *token.Hasher
+	tokenHooks TokenHooks
+	maxTokens  int
 }
 
 // Events receives notice of changes that caches elsewhere depend on. A nil

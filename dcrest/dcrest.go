@@ -93,6 +93,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	r("PUT", "/projects/{projectKey}/repos/{repositorySlug}", a.updateRepo)
 	r("DELETE", "/projects/{projectKey}/repos/{repositorySlug}", a.deleteRepo)
 	r("GET", "/repos", a.listAllRepos)
+	a.registerTokens(mux)
 }
 
 // ErrorBody is the Data Center error envelope.

@@ -21,6 +21,7 @@ import (
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/backend"
+	"github.com/latchhq/latch/httpx"
 )
 
 // Service names a git service.
@@ -56,7 +57,7 @@ type Resolver interface {
 
 // Authenticator resolves credentials.
 type Authenticator interface {
-	Authenticate(ctx context.Context, c auth.Credentials, via auth.Via) (*latch.Principal, error)
+	Authenticate(ctx context.Context, at auth.Attempt) (*latch.Principal, error)
 }
 
 // Handler serves Git over HTTP.
@@ -165,7 +166,7 @@ func (h *Handler) authenticate(r *http.Request) (*latch.Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.authn.Authenticate(r.Context(), creds, auth.ViaGit)
+	return h.authn.Authenticate(r.Context(), auth.Attempt{Credentials: creds, Via: auth.ViaGit, Addr: httpx.ClientAddr(r)})
 }
 
 // deny answers a refused request: anonymous callers are asked for

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 
 	"github.com/latchhq/latch"
@@ -121,3 +122,13 @@ func ParsePage(r *http.Request) (store.Page, error) {
 
 // NotFound returns a latch.ErrNotFound error with the given message.
 func NotFound(format string, args ...any) error { return latch.Errorf(latch.ErrNotFound, format, args...) }
+
+// ClientAddr returns the address of the request's peer. Reading a forwarded
+// client address through trusted proxies is the network policy's business.
+func ClientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}

@@ -76,7 +76,7 @@ func authenticateREST(a *auth.Authenticator, log *slog.Logger, next http.Handler
 			dcrest.WriteError(w, log, err)
 			return
 		}
-		p, err := a.Authenticate(r.Context(), creds, auth.ViaREST)
+		p, err := a.Authenticate(r.Context(), auth.Attempt{Credentials: creds, Via: auth.ViaREST, Addr: httpx.ClientAddr(r)})
 		if err != nil {
 			dcrest.WriteError(w, log, err)
 			return

@@ -1,0 +1,281 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/store"
+	"github.com/latchhq/latch/token"
+)
+
+// TokenStore is what token authentication reads and writes.
+type TokenStore interface {
+	TokenByDigest(ctx context.Context, d []byte) (*store.AccessToken, error)
+	UserByID(ctx context.Context, id int64) (*latch.User, error)
+	RecordTokenUse(ctx context.Context, uses []store.TokenUse) error
+}
+
+// cachedToken is what a cache entry holds: the token and its owner as read
+// from the store, and whether the entry was found through the previous
+// (rotated-out) digest.
+type cachedToken struct {
+	tok  store.AccessToken
+	user latch.User
+	prev bool
+}
+
+// Cache sizing: entries are small, so 100,000 of them fit in a few
+// megabytes; the TTL bounds staleness where invalidation cannot reach.
+const (
+	tokenCacheSize = 100_000
+	tokenCacheTTL  = 5 * time.Minute
+)
+
+// Tokens authenticates latch access tokens: one keyed digest, then a cache
+// hit keyed by digest or one indexed lookup. It never writes per request:
+// last use is batched by its UseTracker.
+type Tokens struct {
+	st     TokenStore
+	hasher *token.Hasher
+	cache  *expirable.LRU[token.Digest, *cachedToken]
+	uses   *UseTracker
+	now    func() time.Time
+}
+
+// NewTokens returns a token authenticator over st, hashing with hasher.
+func NewTokens(st TokenStore, hasher *token.Hasher, uses *UseTracker) *Tokens {
+	return &Tokens{
+		st: st, hasher: hasher, uses: uses, now: time.Now,
+		cache: expirable.NewLRU[token.Digest, *cachedToken](tokenCacheSize, nil, tokenCacheTTL),
+	}
+}
+
+// SetClock replaces the clock, for tests.
+func (t *Tokens) SetClock(now func() time.Time) { t.now = now }
+
+// Hasher returns the digest function tokens are stored under.
+func (t *Tokens) Hasher() *token.Hasher { return t.hasher }
+
+// Refusal reasons, for the audit trail and logs; clients see only
+// ErrBadCredentials.
+var (
+	ErrTokenExpired   = errors.New("token expired")
+	ErrTokenRevoked   = errors.New("token revoked or unknown")
+	ErrTokenWrongUser = errors.New("token presented with another user's name")
+	ErrTokenBasic     = errors.New("project and repository tokens are accepted only as Bearer")
+	ErrOwnerInactive  = errors.New("token owner deleted or inactive")
+)
+
+// Refused wraps the reason a token was refused; it answers like
+// ErrBadCredentials.
+type Refused struct {
+	Reason  error
+	TokenID string
+}
+
+func (r *Refused) Error() string { return ErrBadCredentials.Message }
+
+// Unwrap lets errors.Is match both the reason and ErrUnauthorized.
+func (r *Refused) Unwrap() []error { return []error{r.Reason, ErrBadCredentials} }
+
+// ResolveToken implements TokenResolver.
+func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kind, at Attempt) (*latch.Principal, error) {
+	d := t.hasher.Digest(secret)
+	e, ok := t.cache.Get(d)
+	if !ok {
+		tok, err := t.st.TokenByDigest(ctx, d[:])
+		if errors.Is(err, latch.ErrNotFound) {
+			return nil, &Refused{Reason: ErrTokenRevoked}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up token: %w", err)
+		}
+		u, err := t.st.UserByID(ctx, tok.UserID)
+		if errors.Is(err, latch.ErrNotFound) {
+			return nil, &Refused{Reason: ErrOwnerInactive, TokenID: tok.ID}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up token owner: %w", err)
+		}
+		e = &cachedToken{tok: *tok, user: *u, prev: string(tok.Digest) != string(d[:])}
+		t.cache.Add(d, e)
+	}
+	now := t.now().UnixMilli()
+	tok := &e.tok
+	switch {
+	case tok.ExpiresAt != 0 && now >= tok.ExpiresAt:
+		return nil, &Refused{Reason: ErrTokenExpired, TokenID: tok.ID}
+	case e.prev && now >= tok.PrevExpiresAt:
+		return nil, &Refused{Reason: ErrTokenRevoked, TokenID: tok.ID}
+	case !e.user.Active:
+		return nil, &Refused{Reason: ErrOwnerInactive, TokenID: tok.ID}
+	}
+	if kindOf(tok.Kind) != kind {
+		return nil, &Refused{Reason: ErrTokenRevoked, TokenID: tok.ID}
+	}
+	if at.Scheme == SchemeBasic {
+		if tok.Kind != latch.CredPersonalToken {
+			return nil, &Refused{Reason: ErrTokenBasic, TokenID: tok.ID}
+		}
+		if at.Username != e.user.Name && !strings.EqualFold(at.Username, e.user.Email) {
+			return nil, &Refused{Reason: ErrTokenWrongUser, TokenID: tok.ID}
+		}
+	}
+	if t.uses != nil {
+		t.uses.Used(tok.ID, now, at.Addr)
+	}
+	user := e.user
+	return PrincipalOf(tok, &user), nil
+}
+
+func kindOf(k latch.CredentialKind) token.Kind {
+	switch k {
+	case latch.CredPersonalToken:
+		return token.Personal
+	case latch.CredProjectToken, latch.CredRepoToken:
+		return token.Repository
+	case latch.CredAPIToken:
+		return token.API
+	case latch.CredOAuth:
+		return token.OAuthAccess
+	}
+	return ""
+}
+
+// PrincipalOf builds the principal a stored token acts as.
+func PrincipalOf(tok *store.AccessToken, owner *latch.User) *latch.Principal {
+	p := &latch.Principal{User: owner, Credential: tok.Kind, CredentialID: tok.ID, ExpiresAt: tok.ExpiresAt}
+	lim := &latch.Limits{}
+	for _, perm := range tok.Permissions {
+		switch perm.Scope() {
+		case latch.ScopeProject:
+			lim.Project = max(lim.Project, perm.Level())
+		case latch.ScopeRepo:
+			lim.Repo = max(lim.Repo, perm.Level())
+		}
+	}
+	p.Limits = lim
+	switch tok.Kind {
+	case latch.CredProjectToken:
+		p.Grants = []latch.Grant{{Resource: latch.Resource{ProjectID: tok.ProjectID}, Level: latch.LevelAdmin}}
+	case latch.CredRepoToken:
+		p.Grants = []latch.Grant{{Resource: latch.Resource{ProjectID: tok.ProjectID, RepoID: tok.RepoID}, Level: latch.LevelAdmin}}
+	}
+	for _, c := range tok.AllowedCIDRs {
+		if pfx, err := netip.ParsePrefix(c); err == nil {
+			p.AllowedCIDRs = append(p.AllowedCIDRs, pfx)
+		}
+	}
+	return p
+}
+
+// Invalidate drops every cached token; it is called whenever a token, a
+// user or a setting changes, so that the next request reads the store.
+// Changes are rare next to reads, so a full flush keeps this simple and
+// always correct.
+func (t *Tokens) Invalidate() { t.cache.Purge() }
+
+// UseTracker batches "last used" records: uses are kept in memory and
+// written in one batch per interval, so a token is written at most once per
+// interval whatever its request rate, and never on the request path.
+type UseTracker struct {
+	st       TokenStore
+	log      *slog.Logger
+	interval time.Duration
+
+	mu      sync.Mutex
+	pending map[string]store.TokenUse
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewUseTracker returns a tracker that flushes every interval.
+func NewUseTracker(st TokenStore, interval time.Duration, log *slog.Logger) *UseTracker {
+	u := &UseTracker{
+		st: st, log: log, interval: interval, pending: map[string]store.TokenUse{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go u.loop()
+	return u
+}
+
+// Used notes that token id was used at (epoch ms) from addr.
+func (u *UseTracker) Used(id string, at int64, addr netip.Addr) {
+	a := ""
+	if addr.IsValid() {
+		a = addr.String()
+	}
+	u.mu.Lock()
+	if p, ok := u.pending[id]; !ok || p.At < at {
+		u.pending[id] = store.TokenUse{ID: id, At: at, Address: a}
+	}
+	u.mu.Unlock()
+}
+
+// Pending returns the not yet written use of token id, if any, so that
+// listings show uses the store has not seen yet.
+func (u *UseTracker) Pending(id string) (store.TokenUse, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p, ok := u.pending[id]
+	return p, ok
+}
+
+// Flush writes the pending uses now.
+func (u *UseTracker) Flush(ctx context.Context) error {
+	u.mu.Lock()
+	batch := make([]store.TokenUse, 0, len(u.pending))
+	for _, p := range u.pending {
+		batch = append(batch, p)
+	}
+	clear(u.pending)
+	u.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := u.st.RecordTokenUse(ctx, batch); err != nil {
+		// Put them back, unless newer uses arrived meanwhile.
+		u.mu.Lock()
+		for _, p := range batch {
+			if cur, ok := u.pending[p.ID]; !ok || cur.At < p.At {
+				u.pending[p.ID] = p
+			}
+		}
+		u.mu.Unlock()
+		return fmt.Errorf("record token use: %w", err)
+	}
+	return nil
+}
+
+func (u *UseTracker) loop() {
+	defer close(u.done)
+	t := time.NewTicker(u.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-u.stop:
+			return
+		case <-t.C:
+			if err := u.Flush(context.Background()); err != nil {
+				u.log.Error("flush token use", "err", err)
+			}
+		}
+	}
+}
+
+// Close stops the background flush and writes what is pending.
+func (u *UseTracker) Close(ctx context.Context) error {
+	close(u.stop)
+	<-u.done
+	return u.Flush(ctx)
+}
