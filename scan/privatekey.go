@@ -192,7 +192,6 @@ func parseKeyBlock(block string) (keyInfo, bool) {
 // keyEscapes turns the escaped line breaks of string literals into newlines.
 var keyEscapes = strings.NewReplacer(`\r\n`, "\n", `\n`, "\n", `\r`, "")
 
-
 // cleanKeyLine strips what surrounds a base64 line in source code: blanks,
 // quotes with what lies outside them, comment markers.
 func cleanKeyLine(ln string) string {

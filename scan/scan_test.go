@@ -32,10 +32,10 @@ func (c *corpus) plant(w want, text string) {
 func (c *corpus) decoy(text string) { c.b.WriteString(text) }
 
 var keys struct {
-	once                          sync.Once
-	openssh, opensshFP            string
-	encrypted, encryptedFP        string
-	ec, ecFP, rsa, rsaFP          string
+	once                   sync.Once
+	openssh, opensshFP     string
+	encrypted, encryptedFP string
+	ec, ecFP, rsa, rsaFP   string
 }
 
 // testKeys generates the private keys once per test binary (RSA is slow).

@@ -1,0 +1,374 @@
+package scan
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// HistoryOptions control ScanHistory.
+type HistoryOptions struct {
+	Options
+	// Since limits the scan to commits not reachable from this revision
+	// (the range Since..--all), and skips blobs present in its tree.
+	Since string
+	// Git is the git binary; "" means "git" from PATH.
+	Git string
+}
+
+// commit is a commit that introduced at least one blob.
+type commit struct {
+	hash, author, email string
+	date                time.Time
+}
+
+// blobJob is a blob to read and scan, with the commit and path that first
+// introduced it.
+type blobJob struct {
+	id   string
+	path string
+	c    *commit
+	seq  int64
+	data []byte
+}
+
+// ScanHistory scans every blob reachable from any ref of the repository at
+// dir, each unique blob once, with the real git: `git log --all --raw`
+// (oldest first) names each blob with the commit and path that first
+// introduced it, and `git cat-file --batch` streams the blobs' contents to
+// opt.Workers scanners. A secret found in several blobs at the same path is
+// reported once, with its first commit; Origin.InHEAD tells whether HEAD
+// still holds it there.
+func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOptions) (*Result, error) {
+	g := &gitRunner{bin: cmp.Or(opt.Git, "git"), dir: dir}
+	if _, err := g.output(ctx, "rev-parse", "--git-dir"); err != nil {
+		return nil, fmt.Errorf("scan: %s is not a git repository: %w", dir, err)
+	}
+	cfg := opt.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = loadRootConfig(dir); err != nil {
+			return nil, err
+		}
+		if cfg == nil {
+			// A bare repository: the committed allowlist, if any.
+			if data, err := g.output(ctx, "cat-file", "blob", "HEAD:"+ConfigFile); err == nil {
+				if cfg, err = ParseConfig(data); err != nil {
+					return nil, fmt.Errorf("%w (in HEAD:%s)", err, ConfigFile)
+				}
+			}
+		}
+	}
+	head := map[string]bool{}
+	if _, err := g.output(ctx, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err == nil {
+		if err := g.treeBlobs(ctx, "HEAD", head); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[string]bool{}
+	logArgs := []string{"-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse", "--no-renames",
+		"--raw", "--no-abbrev", "-z", "--diff-merges=first-parent", "--format=%x01%H%x00%an%x00%ae%x00%aI"}
+	if opt.Since != "" {
+		out, err := g.output(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", opt.Since+"^{commit}")
+		if err != nil {
+			return nil, fmt.Errorf("scan: unknown revision %q", opt.Since)
+		}
+		since := strings.TrimSpace(string(out))
+		if err := g.treeBlobs(ctx, since, seen); err != nil {
+			return nil, err
+		}
+		logArgs = append(logArgs, "^"+since)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	logCmd := g.command(ctx, logArgs...)
+	logOut, err := logCmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("scan: git log: %w", err)
+	}
+	var logErr bytes.Buffer
+	logCmd.Stderr = &logErr
+	catCmd := g.command(ctx, "cat-file", "--batch")
+	catIn, err := catCmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("scan: git cat-file: %w", err)
+	}
+	catOut, err := catCmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("scan: git cat-file: %w", err)
+	}
+	var catErr bytes.Buffer
+	catCmd.Stderr = &catErr
+	if err := catCmd.Start(); err != nil {
+		return nil, fmt.Errorf("scan: starting git cat-file: %w", err)
+	}
+	if err := logCmd.Start(); err != nil {
+		catIn.Close()
+		catCmd.Wait()
+		return nil, fmt.Errorf("scan: starting git log: %w", err)
+	}
+
+	res := &Result{}
+	var mu sync.Mutex
+	pending := make(chan blobJob, 4096)
+	jobs := make(chan blobJob, 2*opt.workers())
+	errc := make(chan error, 3)
+
+	// Walk the log and ask cat-file for each new blob.
+	go func() {
+		defer close(pending)
+		defer catIn.Close()
+		n, skipped, err := walkLog(logOut, seen, func(j blobJob) error {
+			if cfg.AllowsPath(j.path) {
+				return errSkip
+			}
+			select {
+			case pending <- j:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			_, err := io.WriteString(catIn, j.id+"\n")
+			return err
+		})
+		io.Copy(io.Discard, logOut)
+		werr := logCmd.Wait()
+		mu.Lock()
+		res.Stats.Commits = n
+		res.Stats.Skipped += skipped
+		mu.Unlock()
+		if err == nil && werr != nil {
+			err = fmt.Errorf("scan: git log: %w: %s", werr, strings.TrimSpace(logErr.String()))
+		}
+		errc <- err
+	}()
+
+	// Read cat-file's answers in order and hand them to the scanners.
+	go func() {
+		defer close(jobs)
+		r := bufio.NewReaderSize(catOut, 1<<20)
+		var err error
+		for j := range pending {
+			if err != nil {
+				continue // drain, so that the log walker never blocks
+			}
+			var ok bool
+			j.data, ok, err = readBatchBlob(r, j.id, opt.maxSize())
+			if err != nil {
+				err = fmt.Errorf("scan: git cat-file: %w: %s", err, strings.TrimSpace(catErr.String()))
+				cancel()
+				continue
+			}
+			if !ok {
+				mu.Lock()
+				res.Stats.Skipped++
+				mu.Unlock()
+				continue
+			}
+			jobs <- j
+		}
+		errc <- err
+	}()
+
+	var wg sync.WaitGroup
+	for range opt.workers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if IsBinary(j.data) {
+					mu.Lock()
+					res.Stats.Skipped++
+					mu.Unlock()
+					continue
+				}
+				found := s.Scan(j.data, j.path)
+				for i := range found {
+					f := &found[i]
+					f.Origin = &Origin{Commit: j.c.hash, Author: j.c.author, Email: j.c.email, Date: j.c.date,
+						Blob: j.id, InHEAD: head[j.id], seq: j.seq}
+				}
+				found = cfg.Filter(found, "")
+				mu.Lock()
+				res.Stats.Files++
+				res.Stats.Bytes += int64(len(j.data))
+				res.Findings = append(res.Findings, found...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	err1, err2 := <-errc, <-errc
+	if errors.Is(err1, context.Canceled) && err2 != nil {
+		err1 = err2 // the walker saw the reader's cancellation; report the cause
+	}
+	catIn.Close()
+	werr := catCmd.Wait()
+	if err := cmp.Or(err1, err2); err != nil {
+		return res, err
+	}
+	if werr != nil {
+		return res, fmt.Errorf("scan: git cat-file: %w: %s", werr, strings.TrimSpace(catErr.String()))
+	}
+	res.Findings = dedupeHistory(res.Findings)
+	return res, nil
+}
+
+// dedupeHistory keeps, for each secret (fingerprint) and path, the finding
+// from the earliest blob, marked InHEAD if any of its blobs is in HEAD.
+func dedupeHistory(fs []Finding) []Finding {
+	slices.SortFunc(fs, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.Origin.seq, b.Origin.seq), cmp.Compare(a.Offset, b.Offset), cmp.Compare(a.Rule.ID, b.Rule.ID))
+	})
+	type key struct{ fp, path string }
+	first := map[key]int{}
+	var out []Finding
+	for _, f := range fs {
+		k := key{f.Fingerprint, f.Path}
+		if i, ok := first[k]; ok {
+			out[i].Origin.InHEAD = out[i].Origin.InHEAD || f.Origin.InHEAD
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, f)
+	}
+	return out
+}
+
+var errSkip = errors.New("skip")
+
+// walkLog parses `git log -z --raw --format=%x01%H%x00%an%x00%ae%x00%aI`
+// and calls blob for every regular-file blob not seen before, in order. It
+// returns the number of commits and of blobs that blob declined (errSkip).
+func walkLog(r io.Reader, seen map[string]bool, blob func(blobJob) error) (commits, skipped int64, err error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	next := func() (string, error) {
+		f, err := br.ReadString(0)
+		if err == io.EOF && f != "" {
+			err = nil
+		}
+		return strings.TrimLeft(strings.TrimSuffix(f, "\x00"), "\n"), err
+	}
+	var cur *commit
+	var seq int64
+	for {
+		f, err := next()
+		if err == io.EOF {
+			return commits, skipped, nil
+		}
+		if err != nil {
+			return commits, skipped, fmt.Errorf("scan: reading git log: %w", err)
+		}
+		switch {
+		case strings.HasPrefix(f, "\x01"):
+			var fields [3]string
+			for i := range fields {
+				if fields[i], err = next(); err != nil {
+					return commits, skipped, fmt.Errorf("scan: reading git log: truncated commit header")
+				}
+			}
+			date, _ := time.Parse(time.RFC3339, fields[2])
+			cur = &commit{hash: f[1:], author: fields[0], email: fields[1], date: date}
+			commits++
+		case strings.HasPrefix(f, ":"):
+			// :<old mode> <new mode> <old id> <new id> <status>, then the path.
+			p, err := next()
+			if err != nil {
+				return commits, skipped, fmt.Errorf("scan: reading git log: truncated raw entry")
+			}
+			meta := strings.Fields(f[1:])
+			if len(meta) < 5 || cur == nil {
+				return commits, skipped, fmt.Errorf("scan: reading git log: bad raw entry %q", f)
+			}
+			mode, id := meta[1], meta[3]
+			if (mode != "100644" && mode != "100755") || strings.Trim(id, "0") == "" || seen[id] {
+				continue
+			}
+			seen[id] = true
+			seq++
+			switch err := blob(blobJob{id: id, path: p, c: cur, seq: seq}); {
+			case errors.Is(err, errSkip):
+				skipped++
+			case err != nil:
+				return commits, skipped, err
+			}
+		case f == "":
+		default:
+			return commits, skipped, fmt.Errorf("scan: reading git log: unexpected %q", f)
+		}
+	}
+}
+
+// readBatchBlob reads one answer of `git cat-file --batch`: the blob's
+// content, or ok false if it is larger than max (its content is skipped).
+func readBatchBlob(r *bufio.Reader, id string, max int64) (data []byte, ok bool, err error) {
+	hdr, err := r.ReadString('\n')
+	if err != nil {
+		return nil, false, err
+	}
+	f := strings.Fields(hdr)
+	if len(f) != 3 || f[0] != id {
+		return nil, false, fmt.Errorf("unexpected answer %q for %s", strings.TrimSpace(hdr), id)
+	}
+	size, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil || size < 0 {
+		return nil, false, fmt.Errorf("bad size in %q", strings.TrimSpace(hdr))
+	}
+	if f[1] != "blob" || size > max {
+		_, err := r.Discard(int(size) + 1)
+		return nil, false, err
+	}
+	data = make([]byte, size+1)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, false, err
+	}
+	return data[:size], true, nil
+}
+
+// gitRunner runs git in one repository.
+type gitRunner struct{ bin, dir string }
+
+func (g *gitRunner) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, g.bin, append([]string{"-C", g.dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_OPTIONAL_LOCKS=0")
+	return cmd
+}
+
+func (g *gitRunner) output(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := g.command(ctx, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// treeBlobs adds the IDs of the blobs in rev's tree to set.
+func (g *gitRunner) treeBlobs(ctx context.Context, rev string, set map[string]bool) error {
+	out, err := g.output(ctx, "ls-tree", "-r", "-z", "--full-tree", rev)
+	if err != nil {
+		return fmt.Errorf("scan: listing %s: %w", rev, err)
+	}
+	for _, e := range bytes.Split(out, []byte{0}) {
+		// <mode> SP <type> SP <id> TAB <path>
+		if tab := bytes.IndexByte(e, '\t'); tab > 0 {
+			if f := strings.Fields(string(e[:tab])); len(f) == 3 && f[1] == "blob" {
+				set[f[2]] = true
+			}
+		}
+	}
+	return nil
+}
