@@ -65,9 +65,15 @@ func (b *Backend) SetEvents(e Events) { b.events = e }
 // 404 (Git).
 type Denied struct {
 	latch.Decision
+	// Reason, when set, explains the refusal better than the missing
+	// permission does.
+	Reason string
 }
 
 func (d *Denied) Error() string {
+	if d.Reason != "" {
+		return d.Reason
+	}
 	return "You are not permitted to access this resource"
 }
 
@@ -81,7 +87,11 @@ func (b *Backend) authorize(ctx context.Context, p *latch.Principal, a latch.Act
 		return fmt.Errorf("authorize: %w", err)
 	}
 	if !d.Allowed {
-		return &Denied{Decision: d}
+		den := &Denied{Decision: d}
+		if a == latch.ManageCredentials && p != nil && (p.Credential.IsToken() || p.Grants != nil) {
+			den.Reason = "Access tokens and keys cannot be used to manage tokens, keys, passwords or accounts."
+		}
+		return den
 	}
 	return nil
 }

@@ -12,13 +12,13 @@ import (
 // latch.ErrNotFound both for a missing repository and for one p may not see,
 // so that existence is not revealed, and a *Denied when p may see it but not
 // push.
-func (b *Backend) GitRepo(ctx context.Context, p *latch.Principal, projectKey, slug string, write bool) (*latch.Repository, string, error) {
+func (b *Backend) GitRepo(ctx context.Context, p *latch.Principal, projectKey, slug string, write bool) (*latch.Repository, error) {
 	repo, err := b.store.RepoBySlug(ctx, projectKey, slug)
 	if errors.Is(err, latch.ErrNotFound) {
-		return nil, "", latch.Errorf(latch.ErrNotFound, "Repository not found")
+		return nil, latch.Errorf(latch.ErrNotFound, "Repository not found")
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	action := latch.ReadRepo
 	if write {
@@ -26,13 +26,13 @@ func (b *Backend) GitRepo(ctx context.Context, p *latch.Principal, projectKey, s
 	}
 	d, err := b.authz.Authorize(ctx, p, action, resourceOf(repo))
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if !d.Visible {
-		return nil, "", latch.Errorf(latch.ErrNotFound, "Repository not found")
+		return nil, latch.Errorf(latch.ErrNotFound, "Repository not found")
 	}
 	if !d.Allowed {
-		return nil, "", &Denied{Decision: d}
+		return nil, &Denied{Decision: d}
 	}
-	return repo, b.repos.Path(repo.ID), nil
+	return repo, nil
 }

@@ -191,8 +191,7 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	owner := s.owner()
 	view := &TokenView{Secret: secret}
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
-		ts := tokensOf(tx)
-		n, err := countTokens(ctx, ts, owner)
+				n, err := countTokens(ctx, tx, owner)
 		if err != nil {
 			return err
 		}
@@ -218,7 +217,7 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 			if t.ID, err = newTokenID(); err != nil {
 				return err
 			}
-			err = ts.CreateToken(ctx, t)
+			err = tx.CreateToken(ctx, t)
 			if !errors.Is(err, latch.ErrConflict) {
 				return err
 			}
@@ -374,7 +373,7 @@ func (b *Backend) ListTokens(ctx context.Context, p *latch.Principal, o TokenOwn
 		return Page[TokenView]{}, err
 	}
 	pg = clampPage(pg)
-	rows, err := tokensOf(b.store).ListTokens(ctx, s.owner(), pg)
+	rows, err := b.store.ListTokens(ctx, s.owner(), pg)
 	if err != nil {
 		return Page[TokenView]{}, fmt.Errorf("list tokens: %w", err)
 	}
@@ -415,7 +414,7 @@ func (b *Backend) findToken(ctx context.Context, p *latch.Principal, o TokenOwne
 	if err != nil {
 		return nil, s, err
 	}
-	t, err := tokensOf(b.store).TokenByID(ctx, id)
+	t, err := b.store.TokenByID(ctx, id)
 	if err != nil {
 		return nil, s, noSuchToken(id)
 	}
@@ -470,7 +469,7 @@ func (b *Backend) UpdateToken(ctx context.Context, p *latch.Principal, o TokenOw
 			return nil, err
 		}
 	}
-	if err := tokensOf(b.store).UpdateToken(ctx, t); err != nil {
+	if err := b.store.UpdateToken(ctx, t); err != nil {
 		return nil, fmt.Errorf("update token: %w", err)
 	}
 	b.tokenChanged(ctx, t.ID)
@@ -484,7 +483,7 @@ func (b *Backend) DeleteToken(ctx context.Context, p *latch.Principal, o TokenOw
 		return err
 	}
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
-		if err := tokensOf(tx).DeleteToken(ctx, t.ID); err != nil {
+		if err := tx.DeleteToken(ctx, t.ID); err != nil {
 			return err
 		}
 		if t.Kind != latch.CredPersonalToken {
@@ -508,6 +507,3 @@ func PermissionNames(ps []latch.Permission) []string {
 	slices.Sort(out)
 	return out
 }
-
-// tokensOf returns the token store of s.
-func tokensOf(s store.Store) store.Tokens { return s.(store.Tokens) }

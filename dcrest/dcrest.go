@@ -120,7 +120,9 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	}
 	if d, ok := backend.IsDenied(err); ok {
 		msg = "You are not permitted to access this resource"
-		if d.Required != "" {
+		if d.Reason != "" {
+			msg = d.Reason
+		} else if d.Required != "" {
 			msg += ": " + string(d.Required) + " permission required"
 		}
 		ex = latch.ExAuthorisation

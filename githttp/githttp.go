@@ -21,38 +21,19 @@ import (
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/backend"
+	"github.com/latchhq/latch/gitrepo"
 	"github.com/latchhq/latch/httpx"
 )
 
-// Service names a git service.
-type Service string
-
-// Git services reachable over HTTP.
-const (
-	UploadPack  Service = "git-upload-pack"
-	ReceivePack Service = "git-receive-pack"
-)
-
-// Request is one Git service invocation for the runner.
-type Request struct {
-	Service     Service
-	Dir         string
-	GitProtocol string // validated GIT_PROTOCOL value, or ""
-	Repo        *latch.Repository
-	Principal   *latch.Principal
-}
-
-// Runner runs git services. AdvertiseRefs writes the reference advertisement
-// (git <service> --stateless-rpc --advertise-refs); RPC streams one
-// stateless request and its response.
+// Runner runs git services on repositories by id; *gitrepo.Manager is one.
 type Runner interface {
-	AdvertiseRefs(ctx context.Context, req Request, w io.Writer) error
-	RPC(ctx context.Context, req Request, in io.Reader, out io.Writer) error
+	AdvertiseRefs(ctx context.Context, svc gitrepo.Service, id int64, opts gitrepo.ServeOptions) error
+	Serve(ctx context.Context, svc gitrepo.Service, id int64, opts gitrepo.ServeOptions) error
 }
 
 // Resolver is the part of the backend the transport consumes.
 type Resolver interface {
-	GitRepo(ctx context.Context, p *latch.Principal, projectKey, slug string, write bool) (*latch.Repository, string, error)
+	GitRepo(ctx context.Context, p *latch.Principal, projectKey, slug string, write bool) (*latch.Repository, error)
 }
 
 // Authenticator resolves credentials.
@@ -62,18 +43,15 @@ type Authenticator interface {
 
 // Handler serves Git over HTTP.
 type Handler struct {
-	repos       Resolver
-	authn       Authenticator
-	run         Runner
-	log         *slog.Logger
-	validProto  func(string) bool
-	maxBodySize int64
+	repos Resolver
+	authn Authenticator
+	run   Runner
+	log   *slog.Logger
 }
 
-// New returns a Handler. validProtocol checks a Git-Protocol header value
-// before it is passed on as GIT_PROTOCOL.
-func New(repos Resolver, authn Authenticator, run Runner, validProtocol func(string) bool, log *slog.Logger) *Handler {
-	return &Handler{repos: repos, authn: authn, run: run, log: log, validProto: validProtocol}
+// New returns a Handler.
+func New(repos Resolver, authn Authenticator, run Runner, log *slog.Logger) *Handler {
+	return &Handler{repos: repos, authn: authn, run: run, log: log}
 }
 
 var (
@@ -123,16 +101,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusNotFound, "Repository not found")
 		return
 	}
-	var svc Service
+	var svc gitrepo.Service
 	switch {
 	case t.op == "info/refs" && r.Method == http.MethodGet:
-		svc = Service(r.URL.Query().Get("service"))
-		if svc != UploadPack && svc != ReceivePack {
+		svc = gitrepo.Service(r.URL.Query().Get("service"))
+		if svc != gitrepo.UploadPack && svc != gitrepo.ReceivePack {
 			plain(w, http.StatusForbidden, "Only the smart HTTP protocol is supported: use a git client newer than 1.6.6.")
 			return
 		}
 	case t.op != "info/refs" && r.Method == http.MethodPost:
-		svc = Service(t.op)
+		svc = gitrepo.Service(t.op)
 	default:
 		plain(w, http.StatusMethodNotAllowed, "Method not allowed")
 		return
@@ -143,22 +121,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		challenge(w, "Authentication failed. Check your user name and password or access token.")
 		return
 	}
-	repo, dir, err := h.repos.GitRepo(ctx, p, t.projectKey, t.slug, svc == ReceivePack)
+	repo, err := h.repos.GitRepo(ctx, p, t.projectKey, t.slug, svc == gitrepo.ReceivePack)
 	if err != nil {
 		h.deny(w, p, err)
 		return
 	}
-	req := Request{Service: svc, Dir: dir, Repo: repo, Principal: p}
-	if proto := r.Header.Get("Git-Protocol"); proto != "" && h.validProto(proto) {
-		req.GitProtocol = proto
-	}
+	opts := gitrepo.ServeOptions{GitProtocol: r.Header.Get("Git-Protocol"), Principal: p}
 	w.Header().Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
 	w.Header().Set("Pragma", "no-cache")
 	if t.op == "info/refs" {
-		h.infoRefs(w, r, req)
+		w.Header().Set("Content-Type", svc.AdvertisementType())
+		opts.Stdout = w
+		if err := h.run.AdvertiseRefs(ctx, svc, repo.ID, opts); err != nil {
+			h.log.Warn("advertise refs", "service", svc, "repo_id", repo.ID, "err", err)
+		}
 		return
 	}
-	h.rpc(w, r, req)
+	h.rpc(w, r, svc, repo.ID, opts)
 }
 
 func (h *Handler) authenticate(r *http.Request) (*latch.Principal, error) {
@@ -187,19 +166,8 @@ func (h *Handler) deny(w http.ResponseWriter, p *latch.Principal, err error) {
 	}
 }
 
-func (h *Handler) infoRefs(w http.ResponseWriter, r *http.Request, req Request) {
-	w.Header().Set("Content-Type", "application/x-"+string(req.Service)+"-advertisement")
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.WriteString(w, pktLine("# service="+string(req.Service)+"\n")+"0000"); err != nil {
-		return
-	}
-	if err := h.run.AdvertiseRefs(r.Context(), req, w); err != nil {
-		h.log.Warn("advertise refs", "service", req.Service, "repo_id", req.Repo.ID, "err", err)
-	}
-}
-
-func (h *Handler) rpc(w http.ResponseWriter, r *http.Request, req Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "application/x-"+string(req.Service)+"-request" {
+func (h *Handler) rpc(w http.ResponseWriter, r *http.Request, svc gitrepo.Service, repoID int64, opts gitrepo.ServeOptions) {
+	if r.Header.Get("Content-Type") != svc.RequestType() {
 		plain(w, http.StatusUnsupportedMediaType, "Unexpected content type")
 		return
 	}
@@ -218,11 +186,12 @@ func (h *Handler) rpc(w http.ResponseWriter, r *http.Request, req Request) {
 		plain(w, http.StatusUnsupportedMediaType, "Unsupported content encoding")
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-"+string(req.Service)+"-result")
+	w.Header().Set("Content-Type", svc.ResultType())
 	// Git streams the response while it still reads the request.
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	if err := h.run.RPC(r.Context(), req, body, flushWriter{w}); err != nil {
-		h.log.Warn("git rpc", "service", req.Service, "repo_id", req.Repo.ID, "err", err)
+	opts.Stdin, opts.Stdout, opts.StatelessRPC = body, flushWriter{w}, true
+	if err := h.run.Serve(r.Context(), svc, repoID, opts); err != nil {
+		h.log.Warn("git rpc", "service", svc, "repo_id", repoID, "err", err)
 	}
 }
 
@@ -236,8 +205,6 @@ func (f flushWriter) Write(b []byte) (int, error) {
 	}
 	return n, err
 }
-
-func pktLine(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
 
 func plain(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

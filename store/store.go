@@ -12,7 +12,9 @@ import (
 	"github.com/latchhq/latch"
 )
 
-// Page selects a window of a listing: Start rows skipped, at most Limit rows.
+// Page selects a window of a listing: Start rows skipped, at most Limit rows
+// (listings return up to Limit+1 so that callers can tell whether another
+// page follows). A Limit of zero or less means no limit.
 type Page struct {
 	Start int
 	Limit int
@@ -80,6 +82,7 @@ type Store interface {
 	Permissions
 	latch.AccessSource
 	Secrets
+	Tokens
 }
 
 // Users stores accounts and their password hashes.

@@ -9,6 +9,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/latchhq/latch/gitrepo/hookcmd"
+	"github.com/latchhq/latch/scan/scancmd"
 )
 
 func main() {
@@ -18,19 +21,12 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand())
-	for _, c := range extraCommands {
-		root.AddCommand(c())
-	}
+	root.AddCommand(newServeCommand(), scancmd.NewCommand(), hookcmd.NewCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "latch:", err)
 		os.Exit(exitCode(err))
 	}
 }
-
-// extraCommands are the subcommands other than serve, registered by the files
-// that wire them.
-var extraCommands []func() *cobra.Command
 
 // exitCoder is implemented by errors that carry their own exit status.
 type exitCoder interface{ ExitCode() int }

@@ -24,10 +24,13 @@ import (
 	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/backend"
 	"github.com/latchhq/latch/dcrest"
+	"github.com/latchhq/latch/githttp"
+	"github.com/latchhq/latch/gitrepo"
 	"github.com/latchhq/latch/postgres"
 	"github.com/latchhq/latch/server"
 	"github.com/latchhq/latch/sqlite"
 	"github.com/latchhq/latch/store"
+	"github.com/latchhq/latch/token"
 )
 
 func newServeCommand() *cobra.Command {
@@ -77,22 +80,37 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_ = secret // keyed token digests arrive with access tokens
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	repos, err := newRepoStorage(cfg.Data)
+	hooks, err := gitrepo.NewHookServer(gitrepo.HookConfig{Dir: cfg.Data, Logger: log})
 	if err != nil {
-		return err
+		return fmt.Errorf("start push hooks: %w", err)
+	}
+	defer hooks.Close()
+	repos, err := gitrepo.NewManager(filepath.Join(cfg.Data, "repositories"), hooks)
+	if err != nil {
+		return fmt.Errorf("open repositories: %w", err)
 	}
 	b := backend.New(st, repos, log)
 	if err := bootstrapAdmin(ctx, b, stderr); err != nil {
 		return err
 	}
 	authn := auth.NewAuthenticator(st)
+	uses := auth.NewUseTracker(st, time.Minute, log)
+	defer func() {
+		if err := uses.Close(context.Background()); err != nil {
+			log.Error("flush token use at shutdown", "err", err)
+		}
+	}()
+	tokens := auth.NewTokens(st, token.NewHasher(secret), uses)
+	authn.SetTokenResolver(tokens)
+	b.SetHasher(tokens.Hasher())
+	b.SetTokenHooks(tokens)
+	b.SetEvents(tokens)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -101,7 +119,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 		Log:           log,
 		Authenticator: authn,
 		REST:          []interface{ Register(*http.ServeMux) }{dcrest.New(b, links, log)},
-		Git:           newGitHandler(b, authn, repos, log),
+		Git:           githttp.New(b, authn, repos, log),
 		Registry:      reg,
 	})
 

@@ -1,0 +1,185 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/store"
+)
+
+const tokenCols = `id, kind, name, user_id, project_id, repo_id, permissions, allowed_cidrs, digest, prev_digest,
+	prev_expires_at, created_at, expires_at, last_authenticated, last_address, created_by`
+
+func scanToken(sc scanner) (*store.AccessToken, error) {
+	var t store.AccessToken
+	var kind, perms, cidrs string
+	if err := sc.Scan(&t.ID, &kind, &t.Name, &t.UserID, &t.ProjectID, &t.RepoID, &perms, &cidrs, &t.Digest, &t.PrevDigest,
+		&t.PrevExpiresAt, &t.CreatedAt, &t.ExpiresAt, &t.LastAuthenticated, &t.LastAddress, &t.CreatedBy); err != nil {
+		return nil, err
+	}
+	t.Kind = latch.CredentialKind(kind)
+	for _, p := range splitList(perms) {
+		t.Permissions = append(t.Permissions, latch.Permission(p))
+	}
+	t.AllowedCIDRs = splitList(cidrs)
+	return &t, nil
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func joinPerms(ps []latch.Permission) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ",")
+}
+
+// nullBytes stores an empty digest as NULL, so that the unique index on
+// prev_digest admits any number of tokens without one.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func noSuchToken(id string) error {
+	return &latch.Error{Kind: latch.ErrNotFound, Message: fmt.Sprintf("No access token with id %s exists.", id),
+		Exception: "com.atlassian.bitbucket.auth.NoSuchAccessTokenException"}
+}
+
+// CreateToken stores t. Its ID is chosen by the caller; an ID or digest
+// already in use is a conflict.
+func (s *Store) CreateToken(ctx context.Context, t *store.AccessToken) error {
+	if t.ID == "" || len(t.Digest) == 0 {
+		return latch.Invalidf("A token needs an id and a digest.")
+	}
+	res, err := s.q.ExecContext(ctx, `INSERT INTO access_tokens (`+tokenCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING`,
+		t.ID, string(t.Kind), t.Name, t.UserID, t.ProjectID, t.RepoID, joinPerms(t.Permissions), strings.Join(t.AllowedCIDRs, ","),
+		t.Digest, nullBytes(t.PrevDigest), t.PrevExpiresAt, t.CreatedAt, t.ExpiresAt, t.LastAuthenticated, t.LastAddress, t.CreatedBy)
+	if err != nil {
+		return s.wrap(err, "create token")
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return s.wrap(err, "create token")
+	}
+	if n == 0 {
+		return duplicate("An access token with id %s already exists.", t.ID)
+	}
+	return nil
+}
+
+func (s *Store) tokenWhere(ctx context.Context, notFound error, where string, args ...any) (*store.AccessToken, error) {
+	t, err := scanToken(s.q.QueryRowContext(ctx, "SELECT "+tokenCols+" FROM access_tokens WHERE "+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, s.wrap(err, "read token")
+	}
+	return t, nil
+}
+
+// TokenByDigest finds the token whose current or previous digest is d.
+func (s *Store) TokenByDigest(ctx context.Context, d []byte) (*store.AccessToken, error) {
+	return s.tokenWhere(ctx, latch.Errorf(latch.ErrNotFound, "No such access token."), "digest = $1 OR prev_digest = $1", d)
+}
+
+// TokenByID returns the token with id.
+func (s *Store) TokenByID(ctx context.Context, id string) (*store.AccessToken, error) {
+	return s.tokenWhere(ctx, noSuchToken(id), "id = $1", id)
+}
+
+// ListTokens lists the tokens of one owner, newest first.
+func (s *Store) ListTokens(ctx context.Context, o store.TokenOwner, p store.Page) ([]store.AccessToken, error) {
+	var where string
+	var args []any
+	if o.UserID != 0 {
+		where, args = "user_id = $1 AND project_id = 0 AND repo_id = 0", []any{o.UserID}
+	} else {
+		where, args = "project_id = $1 AND repo_id = $2 AND project_id <> 0", []any{o.ProjectID, o.RepoID}
+	}
+	q, args := page("SELECT "+tokenCols+" FROM access_tokens WHERE "+where+" ORDER BY created_at DESC, id", args, p)
+	rows, err := s.q.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.wrap(err, "list tokens")
+	}
+	defer rows.Close()
+	var out []store.AccessToken
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, s.wrap(err, "list tokens")
+		}
+		out = append(out, *t)
+	}
+	return out, s.wrap(rows.Err(), "list tokens")
+}
+
+// CountUserTokens counts a user's personal tokens.
+func (s *Store) CountUserTokens(ctx context.Context, userID int64) (int, error) {
+	var n int
+	err := s.q.QueryRowContext(ctx, "SELECT COUNT(*) FROM access_tokens WHERE user_id = $1 AND project_id = 0", userID).Scan(&n)
+	return n, s.wrap(err, "count tokens")
+}
+
+// UpdateToken saves a token's mutable fields.
+func (s *Store) UpdateToken(ctx context.Context, t *store.AccessToken) error {
+	res, err := s.q.ExecContext(ctx, `UPDATE access_tokens SET name = $2, permissions = $3, allowed_cidrs = $4,
+		digest = $5, prev_digest = $6, prev_expires_at = $7 WHERE id = $1`,
+		t.ID, t.Name, joinPerms(t.Permissions), strings.Join(t.AllowedCIDRs, ","), t.Digest, nullBytes(t.PrevDigest), t.PrevExpiresAt)
+	if err != nil {
+		return s.wrap(err, "update token %s", t.ID)
+	}
+	if n, err := rowsAffected(res); err != nil || n == 0 {
+		if err != nil {
+			return s.wrap(err, "update token %s", t.ID)
+		}
+		return noSuchToken(t.ID)
+	}
+	return nil
+}
+
+// DeleteToken deletes a token; deleting a missing one is ErrNotFound.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	res, err := s.q.ExecContext(ctx, "DELETE FROM access_tokens WHERE id = $1", id)
+	if err != nil {
+		return s.wrap(err, "delete token %s", id)
+	}
+	if n, err := rowsAffected(res); err != nil || n == 0 {
+		if err != nil {
+			return s.wrap(err, "delete token %s", id)
+		}
+		return noSuchToken(id)
+	}
+	return nil
+}
+
+// RecordTokenUse stores a batch of last uses in one transaction, never
+// moving a token's last use back in time.
+func (s *Store) RecordTokenUse(ctx context.Context, uses []store.TokenUse) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	return s.atomic(ctx, func(tx *Store) error {
+		for _, u := range uses {
+			if _, err := tx.q.ExecContext(ctx, `UPDATE access_tokens SET last_authenticated = $2, last_address = $3
+				WHERE id = $1 AND last_authenticated < $2`, u.ID, u.At, u.Address); err != nil {
+				return tx.wrap(err, "record token use")
+			}
+		}
+		return nil
+	})
+}
