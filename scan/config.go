@@ -23,8 +23,8 @@ const ConfigFile = ".latchscan.toml"
 //	fingerprints = ["3f1c0d8b5a9e4e7f2b6a1c0d9e8f7a6b"]
 //
 // A glob without '/' matches any single path element (a file or directory
-// name at any depth); a glob with '/' is matched from the root, element by
-// element, where '*' and '?' stay within an element and '**' spans any number
+// name at any depth); a glob with a '/' (a leading one included, as in
+// "/vendor") is matched from the root, element by element, where '*' and '?' stay within an element and '**' spans any number
 // of elements. A glob that matches a directory covers everything under it.
 type Config struct {
 	Paths        []string `toml:"paths"`
@@ -45,11 +45,15 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("scan: parsing allowlist: unknown key %q (want paths, fingerprints)", un[0].String())
 	}
 	for i, p := range c.Paths {
-		p = strings.TrimPrefix(strings.TrimSuffix(p, "/"), "/")
-		if p == "" {
+		// A leading '/' anchors the glob at the root: keep one.
+		p = strings.TrimSuffix(p, "/")
+		if strings.HasPrefix(p, "/") {
+			p = "/" + strings.TrimLeft(p, "/")
+		}
+		if strings.Trim(p, "/") == "" {
 			return nil, fmt.Errorf("scan: parsing allowlist: empty path glob")
 		}
-		for _, el := range strings.Split(p, "/") {
+		for _, el := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
 			if _, err := path.Match(el, ""); err != nil {
 				return nil, fmt.Errorf("scan: parsing allowlist: bad glob %q: %w", c.Paths[i], err)
 			}
@@ -102,7 +106,7 @@ func (c *Config) AllowsPath(rel string) bool {
 			}
 			continue
 		}
-		pels := strings.Split(p, "/")
+		pels := strings.Split(strings.TrimPrefix(p, "/"), "/")
 		for n := 1; n <= len(els); n++ {
 			if matchElems(pels, els[:n]) {
 				return true

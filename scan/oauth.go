@@ -1,6 +1,9 @@
 package scan
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+)
 
 // Bitbucket Cloud OAuth consumers have an 18-character key and a
 // 32-character secret, both alphanumeric, with no prefix and no checksum.
@@ -9,6 +12,8 @@ const (
 	oauthSecretLen = 32
 	// oauthPairLines is how many lines apart key and secret may be.
 	oauthPairLines = 3
+	// oauthPairBytes is how many bytes apart they may be.
+	oauthPairBytes = 1024
 )
 
 var (
@@ -33,12 +38,16 @@ type oauthCand struct {
 
 func (oauthPairDetector) region(data []byte, lo, hi int, emit func(match)) {
 	var keys, secrets []oauthCand
-	line := 0
 	i := lo
 	for i > 0 && classWord[data[i-1]] {
 		i--
 	}
-	last := lo // newlines before last are counted in line
+	// Label words are located once for the whole region, so that a long
+	// region with many candidates stays linear.
+	llo, lhi := max(0, i-maxLine), min(len(data), hi+maxLine)
+	keyLabels := indexFoldAll(data[llo:lhi], oauthKeyLabels, llo)
+	secretLabels := indexFoldAll(data[llo:lhi], oauthSecretLabels, llo)
+	lines := newLineTable(data, llo, lhi)
 	for i < hi {
 		if !classWord[data[i]] {
 			i++
@@ -56,17 +65,13 @@ func (oauthPairDetector) region(data []byte, lo, hi int, emit func(match)) {
 		if !allIn(w, &classAlnum) || !looksRandom(w) {
 			continue
 		}
-		if s > last {
-			line += bytes.Count(data[last:s], []byte{'\n'})
-			last = s
-		}
-		ls, le := lineStart(data, s), lineEnd(data, s)
-		c := oauthCand{start: s, end: i, line: line}
+		ls, le := lines.bounds(s)
+		c := oauthCand{start: s, end: i, line: lines.line(s)}
 		if n == oauthKeyLen {
-			c.labelled = containsFold(data[ls:le], oauthKeyLabels)
+			c.labelled = hasLabel(keyLabels, ls, le)
 			keys = append(keys, c)
 		} else {
-			c.labelled = containsFold(data[ls:le], oauthSecretLabels)
+			c.labelled = hasLabel(secretLabels, ls, le)
 			secrets = append(secrets, c)
 		}
 	}
@@ -74,24 +79,30 @@ func (oauthPairDetector) region(data []byte, lo, hi int, emit func(match)) {
 		return
 	}
 	// key:secret written together labels both.
-	for ki := range keys {
-		for si := range secrets {
-			if secrets[si].start == keys[ki].end+1 && data[keys[ki].end] == ':' {
-				keys[ki].labelled, secrets[si].labelled = true, true
-			}
+	keyEnding := make(map[int]int, len(keys))
+	for ki, k := range keys {
+		keyEnding[k.end] = ki
+	}
+	for si := range secrets {
+		sc := &secrets[si]
+		if ki, ok := keyEnding[sc.start-1]; ok && data[sc.start-1] == ':' {
+			keys[ki].labelled, sc.labelled = true, true
 		}
 	}
+	// Keys are in order: look only at those within oauthPairBytes.
 	for _, sc := range secrets {
 		if !sc.labelled {
 			continue
 		}
 		best := -1
-		for ki, kc := range keys {
-			if !kc.labelled {
+		first, _ := slices.BinarySearchFunc(keys, sc.start-oauthPairBytes, func(k oauthCand, p int) int { return k.start - p })
+		for ki := first; ki < len(keys) && keys[ki].start <= sc.start+oauthPairBytes; ki++ {
+			k := keys[ki]
+			if !k.labelled || abs(k.line-sc.line) > oauthPairLines {
 				continue
 			}
-			d := abs(kc.line - sc.line)
-			if d <= oauthPairLines && (best < 0 || d < abs(keys[best].line-sc.line)) {
+			if best < 0 || abs(k.line-sc.line) < abs(keys[best].line-sc.line) ||
+				abs(k.line-sc.line) == abs(keys[best].line-sc.line) && abs(k.start-sc.start) < abs(keys[best].start-sc.start) {
 				best = ki
 			}
 		}
@@ -104,6 +115,35 @@ func (oauthPairDetector) region(data []byte, lo, hi int, emit func(match)) {
 			canonical: string(data[k.start:k.end]) + ":" + string(data[sc.start:sc.end]),
 		})
 	}
+}
+
+// indexFoldAll returns the sorted offsets (plus base) of every occurrence of
+// any of words (lower-case) in data, under ASCII case folding.
+func indexFoldAll(data []byte, words []string, base int) []int {
+	var at []int
+	for _, w := range words {
+		for _, c := range []byte{w[0], w[0] &^ 0x20} {
+			for i := 0; i < len(data); {
+				j := bytes.IndexByte(data[i:], c)
+				if j < 0 {
+					break
+				}
+				p := i + j
+				if p+len(w) <= len(data) && equalFold(data[p:p+len(w)], w) {
+					at = append(at, base+p)
+				}
+				i = p + 1
+			}
+		}
+	}
+	slices.Sort(at)
+	return at
+}
+
+// hasLabel reports whether a label starts within [lo, hi).
+func hasLabel(at []int, lo, hi int) bool {
+	i, _ := slices.BinarySearch(at, lo)
+	return i < len(at) && at[i] < hi
 }
 
 func abs(x int) int {
@@ -148,17 +188,4 @@ func looksRandom(b []byte) bool {
 		prev = cl
 	}
 	return upper && lower && nonHex && changes*3 >= len(b)
-}
-
-// containsFold reports whether line contains any of words (lower-case) under
-// ASCII case folding.
-func containsFold(line []byte, words []string) bool {
-	for _, w := range words {
-		for i := 0; i+len(w) <= len(line); i++ {
-			if equalFold(line[i:i+len(w)], w) {
-				return true
-			}
-		}
-	}
-	return false
 }

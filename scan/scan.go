@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -219,7 +220,7 @@ type window struct{ lo, hi int }
 // by position, without duplicates.
 func (s *Scanner) find(data []byte, lo, hi int) []match {
 	var ms []match
-	var wins [][]window
+	var hits [][]int // keyword positions by region
 	s.anchors.find(data, func(id, start int) {
 		for _, t := range s.targets[id] {
 			if t.prefix != nil {
@@ -232,20 +233,17 @@ func (s *Scanner) find(data []byte, lo, hi int) []match {
 				}
 				continue
 			}
-			if wins == nil {
-				wins = make([][]window, len(s.regions))
+			if hits == nil {
+				hits = make([][]int, len(s.regions))
 			}
-			n := s.context[t.region]
-			wins[t.region] = append(wins[t.region], window{linesBack(data, start, n), linesForward(data, start, n)})
+			hits[t.region] = append(hits[t.region], start)
 		}
 	})
-	for ri, ws := range wins {
-		if len(ws) == 0 {
+	for ri, hs := range hits {
+		if len(hs) == 0 {
 			continue
 		}
-		slices.SortFunc(ws, func(a, b window) int { return a.lo - b.lo })
 		rule := s.regionRules[ri]
-		cur := ws[0]
 		flush := func(w window) {
 			s.regions[ri].region(data, w.lo, w.hi, func(m match) {
 				if m.start >= lo && m.start < hi {
@@ -254,13 +252,26 @@ func (s *Scanner) find(data []byte, lo, hi int) []match {
 				}
 			})
 		}
-		for _, w := range ws[1:] {
-			if w.lo <= cur.hi {
-				cur.hi = max(cur.hi, w.hi)
+		slices.Sort(hs)
+		var cur window
+		last := -1
+		for _, p := range hs {
+			// A keyword close after the last one on the same line has the
+			// same window (exactly, for lines shorter than windowSkip).
+			if last >= 0 && p-last < windowSkip && bytes.IndexByte(data[last:p], '\n') < 0 {
 				continue
 			}
-			flush(cur)
-			cur = w
+			last = p
+			w := lineWindow(data, p, s.context[ri])
+			switch {
+			case cur.hi == 0 && cur.lo == 0:
+				cur = w
+			case w.lo <= cur.hi:
+				cur.hi = max(cur.hi, w.hi)
+			default:
+				flush(cur)
+				cur = w
+			}
 		}
 		flush(cur)
 	}
@@ -268,13 +279,7 @@ func (s *Scanner) find(data []byte, lo, hi int) []match {
 		if a.start != b.start {
 			return a.start - b.start
 		}
-		if a.rule.ID < b.rule.ID {
-			return -1
-		}
-		if a.rule.ID > b.rule.ID {
-			return 1
-		}
-		return 0
+		return strings.Compare(a.rule.ID, b.rule.ID)
 	})
 	return slices.CompactFunc(ms, func(a, b match) bool { return a.start == b.start && a.rule == b.rule })
 }
@@ -294,8 +299,9 @@ func (p position) advance(b []byte) position {
 func (s *Scanner) finalize(data []byte, ms []match, pos position, base int64, path string) []Finding {
 	var out []Finding
 	last := 0
+	marked := len(ms) > 0 && bytes.Contains(data, []byte(AllowMarker))
 	for _, m := range ms {
-		if allowed(data, m.start, m.end) || (m.keyEnd > m.keyStart && allowed(data, m.keyStart, m.keyEnd)) {
+		if marked && (allowed(data, m.start, m.end) || (m.keyEnd > m.keyStart && allowed(data, m.keyStart, m.keyEnd))) {
 			continue
 		}
 		pos = pos.advance(data[last:m.start])
@@ -352,22 +358,87 @@ func lineEnd(data []byte, i int) int {
 	return hi
 }
 
-// linesBack returns the start of the line n lines before the one holding i.
-func linesBack(data []byte, i, n int) int {
-	s := lineStart(data, i)
-	for ; n > 0 && s > 0; n-- {
-		s = lineStart(data, s-1)
+// windowLine bounds the part of a line that counts for keyword proximity:
+// the window around a keyword extends at most (n+1)*windowLine bytes either
+// way, so that keywords on a huge minified line cost bounded time.
+const windowLine = 1024
+
+// windowSkip is the distance within which a keyword on the same line as the
+// previous one reuses its window.
+const windowSkip = 256
+
+// lineWindow returns the lines from n lines before the one holding data[p]
+// to n lines after it, as the range [lo, hi) (hi at the last line's newline).
+func lineWindow(data []byte, p, n int) window {
+	span := (n + 1) * windowLine
+	floor, ceil := max(0, p-span), min(len(data), p+span)
+	w := window{lo: floor, hi: ceil}
+	pos := p
+	for k := 0; k <= n; k++ {
+		j := bytes.LastIndexByte(data[floor:pos], '\n')
+		if j < 0 {
+			break
+		}
+		pos = floor + j
+		if k == n {
+			w.lo = pos + 1
+		}
 	}
-	return s
+	pos = p
+	for k := 0; k <= n; k++ {
+		j := bytes.IndexByte(data[pos:ceil], '\n')
+		if j < 0 {
+			break
+		}
+		pos += j
+		if k == n {
+			w.hi = pos
+		}
+		pos++
+	}
+	return w
 }
 
-// linesForward returns the end of the line n lines after the one holding i.
-func linesForward(data []byte, i, n int) int {
-	e := lineEnd(data, i)
-	for ; n > 0 && e < len(data); n-- {
-		e = lineEnd(data, e+1)
+// lineTable records the newlines of part of data, for many line lookups in
+// logarithmic time.
+type lineTable struct {
+	nls    []int // positions of '\n' in [lo, hi)
+	lo, hi int
+	n      int // len(data)
+}
+
+func newLineTable(data []byte, lo, hi int) lineTable {
+	t := lineTable{lo: lo, hi: hi, n: len(data)}
+	for i := lo; i < hi; {
+		j := bytes.IndexByte(data[i:hi], '\n')
+		if j < 0 {
+			break
+		}
+		t.nls = append(t.nls, i+j)
+		i += j + 1
 	}
-	return e
+	return t
+}
+
+// line returns the number of newlines in [lo, i).
+func (t lineTable) line(i int) int {
+	k, _ := slices.BinarySearch(t.nls, i)
+	return k
+}
+
+// bounds returns what lineStart and lineEnd return for i, for i at least
+// maxLine inside [lo, hi) (or at the ends of data).
+func (t lineTable) bounds(i int) (start, end int) {
+	k, _ := slices.BinarySearch(t.nls, i)
+	start = max(0, i-maxLine)
+	if k > 0 && t.nls[k-1] >= start {
+		start = t.nls[k-1] + 1
+	}
+	end = min(t.n, i+maxLine)
+	if k < len(t.nls) && t.nls[k] < end {
+		end = t.nls[k]
+	}
+	return start, end
 }
 
 // allowed reports whether a line spanned by data[start:end] holds AllowMarker.

@@ -282,3 +282,23 @@ func TestHugeLineStaysLinear(t *testing.T) {
 		t.Fatalf("got %d findings", len(got))
 	}
 }
+
+// TestDenseOneLine: credentials packed on one 2 MB line (minified files) are
+// all found, in linear time.
+func TestDenseOneLine(t *testing.T) {
+	g := scantest.New(1)
+	var b strings.Builder
+	n := 0
+	for b.Len() < 2<<20 {
+		k, s := g.OAuthConsumer()
+		b.WriteString("bitbucket key " + k + " secret " + s + " stash " + g.BBDCBody() + " ")
+		n++
+	}
+	c := map[string]int{}
+	for _, f := range NewScanner().Scan([]byte(b.String()), "min.js") {
+		c[f.Rule.ID]++
+	}
+	if c["bitbucket-dc-token-unprefixed"] != n || c["bitbucket-oauth-consumer"] < n {
+		t.Fatalf("planted %d of each, found %v", n, c)
+	}
+}
