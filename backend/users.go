@@ -152,6 +152,9 @@ func (b *Backend) DeleteUser(ctx context.Context, p *latch.Principal, name strin
 	if err := b.authorize(ctx, p, latch.AdminInstance, latch.Resource{}); err != nil {
 		return nil, err
 	}
+	if name == "" {
+		return nil, latch.Invalidf("The name parameter is required.")
+	}
 	u, err := b.store.UserByName(ctx, name)
 	if err != nil {
 		return nil, err
@@ -222,6 +225,9 @@ func (b *Backend) ListGroups(ctx context.Context, p *latch.Principal, filter str
 func (b *Backend) DeleteGroup(ctx context.Context, p *latch.Principal, name string) (*latch.Group, error) {
 	if err := b.authorize(ctx, p, latch.AdminInstance, latch.Resource{}); err != nil {
 		return nil, err
+	}
+	if name == "" {
+		return nil, latch.Invalidf("The name parameter is required.")
 	}
 	g, err := b.store.GroupByName(ctx, name)
 	if err != nil {

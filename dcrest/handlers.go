@@ -281,6 +281,9 @@ type repoBody struct {
 	Public        *bool   `json:"public"`
 	DefaultBranch *string `json:"defaultBranch"`
 	ScmID         *string `json:"scmId"`
+	// Forkable is accepted for compatibility; latch has no forks, so
+	// repositories always report forkable true.
+	Forkable *bool `json:"forkable"`
 }
 
 func (b repoBody) input() (backend.RepoInput, error) {

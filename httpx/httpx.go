@@ -64,8 +64,11 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) err
 	return nil
 }
 
-// ErrTooLarge is the kind of error for an oversized request body.
-var ErrTooLarge = errors.New("request too large")
+// Error kinds particular to HTTP.
+var (
+	ErrTooLarge         = errors.New("request too large")
+	ErrMethodNotAllowed = errors.New("method not allowed")
+)
 
 // WriteJSON writes v as JSON with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
@@ -92,6 +95,8 @@ func Status(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrMethodNotAllowed):
+		return http.StatusMethodNotAllowed
 	}
 	return http.StatusInternalServerError
 }

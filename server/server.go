@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/dcrest"
 	"github.com/latchhq/latch/httpx"
@@ -37,6 +38,11 @@ func New(cfg Config) http.Handler {
 		r.Register(rest)
 	}
 	rest.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(rest, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			dcrest.WriteError(w, cfg.Log, &latch.Error{Kind: httpx.ErrMethodNotAllowed, Message: "Method " + r.Method + " is not supported here."})
+			return
+		}
 		dcrest.WriteError(w, cfg.Log, httpx.NotFound("No resource found at %s.", r.URL.Path))
 	})
 	root := http.NewServeMux()
@@ -54,6 +60,20 @@ func New(cfg Config) http.Handler {
 	}
 	m := newMetrics(cfg.Registry)
 	return recoverPanics(cfg.Log, m.instrument(logRequests(cfg.Log, root)))
+}
+
+// allowedMethods lists the methods mux serves r's path with, other than its
+// catch-all: the mux's own 405 cannot coexist with a catch-all route.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 func gitOrNotFound(git http.Handler, log *slog.Logger) http.Handler {
