@@ -279,3 +279,17 @@ func (u *UseTracker) Close(ctx context.Context) error {
 	<-u.done
 	return u.Flush(ctx)
 }
+
+// TokenChanged drops cached tokens after a token was updated or revoked.
+func (t *Tokens) TokenChanged(context.Context, string) { t.Invalidate() }
+
+// UserChanged drops cached tokens after a user or their permissions changed.
+func (t *Tokens) UserChanged(context.Context, int64) { t.Invalidate() }
+
+// Pending reports a use of token id that is not stored yet.
+func (t *Tokens) Pending(id string) (store.TokenUse, bool) {
+	if t.uses == nil {
+		return store.TokenUse{}, false
+	}
+	return t.uses.Pending(id)
+}
