@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -209,6 +210,7 @@ func BenchmarkUploadPack(b *testing.B) {
 		check(b, cw.n)
 	})
 	b.Run("latch", func(b *testing.B) {
+		b.ReportAllocs() // streamed: a few buffers per clone, whatever its size
 		var cw countWriter
 		ctx := context.Background()
 		done := measureCPU(b)
@@ -272,4 +274,129 @@ func BenchmarkClone(b *testing.B) {
 	b.Run("direct", func(b *testing.B) { clone(b, "file://"+repo) })
 	b.Run("http-backend", func(b *testing.B) { clone(b, backend.URL+"/"+filepath.Base(repo)) })
 	b.Run("latch-http", func(b *testing.B) { clone(b, srv.URL+"/scm/p/r.git") })
+}
+
+// BenchmarkReceivePack pushes the whole ≥60 MB repository (one pack) into a
+// fresh repository through Serve, hooks included, as smart HTTP does. B/op
+// shows that the pack is streamed, not held.
+func BenchmarkReceivePack(b *testing.B) {
+	repo, err := benchRepo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	head := gittest.Git(b, "", "--git-dir="+repo, "rev-parse", "main")
+	packFile := filepath.Join(b.TempDir(), "push.pack")
+	f, err := os.Create(packFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.Write(gitrepo.PktLine(zero + " " + head + " refs/heads/main\x00report-status side-band-64k quiet\n"))
+	f.WriteString(gitrepo.PktFlush)
+	pack := exec.Command("git", "--git-dir="+repo, "pack-objects", "--all", "--stdout", "-q")
+	pack.Stdin = strings.NewReader("")
+	pack.Stdout = f
+	if err := pack.Run(); err != nil {
+		b.Fatal(err)
+	}
+	size, _ := f.Seek(0, io.SeekCurrent)
+	f.Close()
+
+	data := b.TempDir()
+	hs, err := gitrepo.NewHookServer(gitrepo.HookConfig{Dir: data, Bin: latchBin, Handler: &recorder{}, Logger: testLogger(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hs.Close()
+	m, err := gitrepo.NewManager(filepath.Join(data, "repositories"), hs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var id int64
+	push := func(b *testing.B, serve func(dir string, in io.Reader, out io.Writer) error) {
+		b.ReportAllocs()
+		b.SetBytes(size)
+		for b.Loop() {
+			b.StopTimer()
+			id++
+			if err := m.Init(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+			in, err := os.Open(packFile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out bytes.Buffer
+			b.StartTimer()
+			err = serve(m.Path(id), struct{ io.Reader }{in}, &out)
+			b.StopTimer()
+			in.Close()
+			if err != nil || !bytes.Contains(out.Bytes(), []byte("ok refs/heads/main")) {
+				b.Fatalf("push: %v %q", err, out.String())
+			}
+			m.Remove(id)
+			b.StartTimer()
+		}
+	}
+	// git receive-pack alone: no hooks.
+	b.Run("direct", func(b *testing.B) {
+		push(b, func(dir string, in io.Reader, out io.Writer) error {
+			cmd := exec.Command("git", "receive-pack", "--stateless-rpc", dir)
+			cmd.Stdin, cmd.Stdout = in, out
+			return cmd.Run()
+		})
+	})
+	// Serve: both hooks run, calling the handler over the socket.
+	b.Run("latch", func(b *testing.B) {
+		push(b, func(dir string, in io.Reader, out io.Writer) error {
+			return m.Serve(ctx, gitrepo.ReceivePack, id, gitrepo.ServeOptions{Stdin: in, Stdout: out, StatelessRPC: true})
+		})
+	})
+}
+
+// BenchmarkAdvertiseRefs is the git side of smart HTTP's GET info/refs, what
+// every fetch and CI poll starts with: one git process per request.
+func BenchmarkAdvertiseRefs(b *testing.B) {
+	repo, err := benchRepo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, proto := range []string{"", "version=2"} {
+		name := "v0"
+		if proto != "" {
+			name = "v2"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			done := measureCPU(b)
+			for b.Loop() {
+				var cw countWriter
+				if err := gitrepo.AdvertiseRefs(ctx, gitrepo.UploadPack, repo, gitrepo.ServeOptions{Stdout: &cw, GitProtocol: proto}); err != nil || cw.n == 0 {
+					b.Fatal(err)
+				}
+			}
+			done()
+		})
+	}
+	// Through a Manager, v2 is answered from its cache: no process.
+	root := b.TempDir()
+	m, err := gitrepo.NewManager(filepath.Join(root, "repositories"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Symlink(repo, m.Path(1)); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("v2-manager", func(b *testing.B) {
+		b.ReportAllocs()
+		done := measureCPU(b)
+		for b.Loop() {
+			var cw countWriter
+			if err := m.AdvertiseRefs(ctx, gitrepo.UploadPack, 1, gitrepo.ServeOptions{Stdout: &cw, GitProtocol: "version=2"}); err != nil || cw.n == 0 {
+				b.Fatal(err)
+			}
+		}
+		done()
+	})
 }

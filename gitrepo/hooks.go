@@ -47,7 +47,9 @@ const (
 
 // PushHandler decides on and observes pushes. The HookServer calls it from
 // the pre-receive and post-receive hooks of every push received through
-// Serve; ctx is the context Serve was called with.
+// Serve, while the pusher waits; ctx is the context Serve was called with
+// (it ends with the push's request), also cancelled when the HookServer
+// closes. Work that may outlive the push must not use ctx.
 type PushHandler interface {
 	// PreReceive runs after the pushed objects arrived (in quarantine, see
 	// Push.ObjectEnv) and before any ref is updated. A non-nil error
@@ -156,6 +158,7 @@ type MessageError struct {
 	Lines []string
 }
 
+// Error returns the lines joined by newlines.
 func (e *MessageError) Error() string { return strings.Join(e.Lines, "\n") }
 
 // Message returns a *MessageError: return it from PushHandler.PreReceive to
@@ -204,6 +207,7 @@ type handlerBox struct{ h PushHandler }
 type pushReg struct {
 	ctx       context.Context
 	dir       string // absolute, symlinks resolved
+	objects   string // dir/objects, symlinks resolved
 	repoID    int64
 	principal *latch.Principal
 }
@@ -373,11 +377,15 @@ func (s *HookServer) register(ctx context.Context, dir string, repoID int64, p *
 	if err != nil {
 		return "", nil, fmt.Errorf("gitrepo: push: %w", err)
 	}
+	objects, err := filepath.EvalSymlinks(filepath.Join(resolved, "objects"))
+	if err != nil {
+		return "", nil, fmt.Errorf("gitrepo: push: %w", err)
+	}
 	var b [16]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	s.mu.Lock()
-	s.pushes[id] = &pushReg{ctx: ctx, dir: resolved, repoID: repoID, principal: p}
+	s.pushes[id] = &pushReg{ctx: ctx, dir: resolved, objects: objects, repoID: repoID, principal: p}
 	s.mu.Unlock()
 	return id, func() {
 		s.mu.Lock()
@@ -476,7 +484,7 @@ func (s *HookServer) dispatch(req *hookRequest) hookResponse {
 	switch req.Hook {
 	case HookPreReceive:
 		if req.Quarantine != "" {
-			q, ok := quarantineDir(reg.dir, req.Quarantine)
+			q, ok := quarantineDir(reg.objects, req.Quarantine)
 			if !ok {
 				s.log.Warn("gitrepo: hook: quarantine outside the repository", "push", p.ID, "quarantine", req.Quarantine)
 				return refuse("latch: push refused: unexpected object directory.")
@@ -485,7 +493,7 @@ func (s *HookServer) dispatch(req *hookRequest) hookResponse {
 			p.ObjectEnv = []string{
 				"GIT_QUARANTINE_PATH=" + q,
 				"GIT_OBJECT_DIRECTORY=" + q,
-				"GIT_ALTERNATE_OBJECT_DIRECTORIES=" + filepath.Join(reg.dir, "objects"),
+				"GIT_ALTERNATE_OBJECT_DIRECTORIES=" + reg.objects,
 			}
 		}
 		var err error
@@ -531,8 +539,8 @@ func (s *HookServer) callPost(ctx context.Context, h PushHandler, p *Push) {
 }
 
 // quarantineDir accepts only git's own quarantine directory inside the
-// registered repository: {repo}/objects/tmp_objdir-incoming-*.
-func quarantineDir(repoDir, q string) (string, bool) {
+// registered repository's object directory: {objects}/tmp_objdir-incoming-*.
+func quarantineDir(objects, q string) (string, bool) {
 	if !filepath.IsAbs(q) {
 		return "", false
 	}
@@ -540,7 +548,6 @@ func quarantineDir(repoDir, q string) (string, bool) {
 	if !strings.HasPrefix(base, "tmp_objdir-incoming-") {
 		return "", false
 	}
-	objects := filepath.Join(repoDir, "objects")
 	parent, err := filepath.EvalSymlinks(filepath.Dir(filepath.Clean(q)))
 	if err != nil || parent != objects {
 		return "", false

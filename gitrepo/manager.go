@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/latchhq/latch"
@@ -64,8 +65,9 @@ const (
 // ({data}/repositories), each at {root}/{id}.git so that renaming or moving a
 // repository between projects never moves its directory.
 type Manager struct {
-	root  string
-	hooks *HookServer
+	root    string
+	hooks   *HookServer
+	adverts advertCache
 }
 
 // NewManager returns a Manager over root, creating it if needed and removing
@@ -194,6 +196,12 @@ func (m *Manager) Serve(ctx context.Context, svc Service, id int64, opts ServeOp
 
 // AdvertiseRefs answers smart HTTP's GET info/refs for repository id; see the
 // package-level AdvertiseRefs.
+//
+// A protocol v2 upload-pack advertisement lists capabilities, not refs: it
+// depends only on the git binary, the repository's configuration (system and
+// global configuration are never read) and the requested protocol. The
+// Manager caches it on those, so that most fetches' first request (every
+// current client speaks v2) spawns no process at all.
 func (m *Manager) AdvertiseRefs(ctx context.Context, svc Service, id int64, opts ServeOptions) error {
 	if !m.Exists(id) {
 		return fmt.Errorf("gitrepo: %s %d: %w", svc, id, latch.Errorf(latch.ErrNotFound, "repository %d is not on disk", id))
@@ -202,7 +210,93 @@ func (m *Manager) AdvertiseRefs(ctx context.Context, svc Service, id int64, opts
 	if opts.Hooks == nil {
 		opts.Hooks = m.hooks
 	}
-	return AdvertiseRefs(ctx, svc, m.Path(id), opts)
+	dir := m.Path(id)
+	if svc != UploadPack || !isV2(opts.GitProtocol) || opts.Stdout == nil {
+		return AdvertiseRefs(ctx, svc, dir, opts)
+	}
+	key, ok := v2Key(dir, opts.GitProtocol)
+	if !ok {
+		return AdvertiseRefs(ctx, svc, dir, opts)
+	}
+	if adv, ok := m.adverts.get(key); ok {
+		if _, err := opts.Stdout.Write(adv); err != nil {
+			return fmt.Errorf("gitrepo: %s %d: writing advertisement: %w", svc, id, err)
+		}
+		return nil
+	}
+	out := opts.Stdout
+	var buf limitedBuffer
+	opts.Stdout = &buf
+	if err := AdvertiseRefs(ctx, svc, dir, opts); err != nil {
+		return err
+	}
+	if buf.full {
+		return fmt.Errorf("gitrepo: %s %d: advertisement too long", svc, id)
+	}
+	m.adverts.put(key, buf.b)
+	if _, err := out.Write(buf.b); err != nil {
+		return fmt.Errorf("gitrepo: %s %d: writing advertisement: %w", svc, id, err)
+	}
+	return nil
+}
+
+// v2Key identifies what a v2 capability advertisement depends on: the git
+// binary (path, size, time), the repository configuration's content and the
+// protocol requested.
+func v2Key(dir, proto string) (string, bool) {
+	git, err := gitPath()
+	if err != nil {
+		return "", false
+	}
+	fi, err := os.Stat(git)
+	if err != nil {
+		return "", false
+	}
+	config, err := os.ReadFile(filepath.Join(dir, "config"))
+	if err != nil || len(config) > 64<<10 {
+		return "", false
+	}
+	return fmt.Sprintf("%s\x00%d\x00%d\x00%s\x00%s", git, fi.Size(), fi.ModTime().UnixNano(), proto, config), true
+}
+
+// advertCache holds v2 advertisements. Repositories latch makes share one
+// configuration, so it holds a handful of entries; it is bounded anyway.
+type advertCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+const maxAdverts = 256
+
+func (c *advertCache) get(key string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.m[key]
+	return b, ok
+}
+
+func (c *advertCache) put(key string, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxAdverts {
+		c.m = make(map[string][]byte)
+	}
+	c.m[key] = b
+}
+
+// limitedBuffer keeps up to 64 KiB and notes whether more was written.
+type limitedBuffer struct {
+	b    []byte
+	full bool
+}
+
+func (w *limitedBuffer) Write(p []byte) (int, error) {
+	if len(w.b)+len(p) > 64<<10 {
+		w.full = true
+		return len(p), nil
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
 }
 
 // removeStale deletes temporary entries last modified before cutoff.

@@ -96,6 +96,7 @@ type GitError struct {
 	Err      error
 }
 
+// Error describes the failure with the tail of git's standard error.
 func (e *GitError) Error() string {
 	msg := fmt.Sprintf("gitrepo: %s: %v", e.Service, e.Err)
 	if s := strings.TrimSpace(e.Stderr); s != "" {

@@ -269,3 +269,40 @@ func TestPktLine(t *testing.T) {
 		t.Errorf("ResultType = %q", got)
 	}
 }
+
+func TestAdvertiseRefsV2Cache(t *testing.T) {
+	m := newManager(t)
+	ctx := context.Background()
+	if err := m.Init(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	advertise := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := m.AdvertiseRefs(ctx, gitrepo.UploadPack, 1, gitrepo.ServeOptions{Stdout: &out, GitProtocol: "version=2"}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	var direct bytes.Buffer
+	if err := gitrepo.AdvertiseRefs(ctx, gitrepo.UploadPack, m.Path(1), gitrepo.ServeOptions{Stdout: &direct, GitProtocol: "version=2"}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := advertise(), advertise()
+	if first != direct.String() || second != first || !strings.Contains(first, "filter") {
+		t.Fatalf("cached advertisement differs:\n%q\n%q\n%q", direct.String(), first, second)
+	}
+	// The advertisement follows the repository's configuration.
+	gittest.Git(t, "", "--git-dir="+m.Path(1), "config", "uploadpack.allowFilter", "false")
+	if got := advertise(); strings.Contains(got, "filter") {
+		t.Fatalf("stale advertisement after a configuration change: %q", got)
+	}
+	// v0 is never cached: it lists refs.
+	wt := gittest.NewWorktree(t)
+	c := gittest.Commit(t, wt, nil, "x")
+	gittest.Git(t, wt, "push", "--quiet", m.Path(1), "main")
+	var v0 bytes.Buffer
+	if err := m.AdvertiseRefs(ctx, gitrepo.UploadPack, 1, gitrepo.ServeOptions{Stdout: &v0}); err != nil || !strings.Contains(v0.String(), c) {
+		t.Fatalf("v0 advertisement: %v %q", err, v0.String())
+	}
+}
