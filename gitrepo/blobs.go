@@ -158,14 +158,15 @@ func (p *Push) walkBlobs(ctx context.Context, content bool, fn func(Blob, io.Rea
 	switch {
 	case fnErr != nil:
 		return fnErr
+	case revWait == nil && catWait == nil:
+		return nil
 	case ctx.Err() != nil:
 		return fmt.Errorf("gitrepo: new blobs: %w", ctx.Err())
 	case revWait != nil:
 		return &GitError{Service: "git-rev-list", ExitCode: exitCode(revWait), Stderr: revErr.String(), Err: revWait}
-	case catWait != nil:
+	default:
 		return &GitError{Service: "git-cat-file", ExitCode: exitCode(catWait), Stderr: catErr.String(), Err: catWait}
 	}
-	return nil
 }
 
 // readBatch parses cat-file --batch(-check) output, calling fn for blobs.

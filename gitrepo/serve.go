@@ -273,12 +273,13 @@ func Serve(ctx context.Context, svc Service, dir string, opts ServeOptions) erro
 	switch {
 	case writeErr != nil:
 		return fmt.Errorf("gitrepo: %s: writing output: %w", svc, writeErr)
+	case waitErr == nil:
+		return nil
 	case ctx.Err() != nil:
 		return fmt.Errorf("gitrepo: %s: %w", svc, context.Cause(ctx))
-	case waitErr != nil:
+	default:
 		return &GitError{Service: svc, ExitCode: exitCode(waitErr), Stderr: tail.String(), Err: waitErr}
 	}
-	return nil
 }
 
 // copyOut streams src to dst with a pooled buffer, returning the first write
