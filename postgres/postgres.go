@@ -9,12 +9,16 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/latchhq/latch/sqlstore"
 )
+
+// MaxConns bounds the connections one node opens to PostgreSQL.
+const MaxConns = 20
 
 // Open connects to the database at url (postgres://user:password@host/db?...,
 // or any connection string pgx accepts; a Unix socket directory goes in
@@ -26,6 +30,11 @@ func Open(ctx context.Context, dbURL string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("postgres: parse connection string %s: %w", redact(dbURL), err)
 	}
 	db := stdlib.OpenDB(*cfg)
+	// database/sql keeps only 2 idle connections by default: under load the
+	// rest would be closed and reopened (a server process each) all the time.
+	db.SetMaxOpenConns(MaxConns)
+	db.SetMaxIdleConns(MaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect to %s: %w", redact(dbURL), err)

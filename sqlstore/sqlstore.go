@@ -115,6 +115,10 @@ func (s *Store) Close() error {
 // returns nil and rolling back when it returns an error or panics. Called on
 // a Store that is already bound to a transaction, it reuses that transaction
 // inside a savepoint, so that an error from fn undoes only fn's writes.
+//
+// Inside fn, use only the Store passed to fn: on SQLite another connection
+// would wait for the transaction's write lock (and with ":memory:", which
+// has a single connection, forever).
 func (s *Store) WithTx(ctx context.Context, fn func(store.Store) error) (err error) {
 	if s.tx != nil {
 		return s.withSavepoint(ctx, fn)

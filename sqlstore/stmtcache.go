@@ -83,6 +83,7 @@ func (c cachingQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 	return nil
 }
 
+// ExecContext runs query through its prepared statement.
 func (c cachingQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if st := c.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -90,6 +91,7 @@ func (c cachingQuerier) ExecContext(ctx context.Context, query string, args ...a
 	return c.q.ExecContext(ctx, query, args...)
 }
 
+// QueryContext runs query through its prepared statement.
 func (c cachingQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -97,6 +99,7 @@ func (c cachingQuerier) QueryContext(ctx context.Context, query string, args ...
 	return c.q.QueryContext(ctx, query, args...)
 }
 
+// QueryRowContext runs query through its prepared statement.
 func (c cachingQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)

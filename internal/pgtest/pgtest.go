@@ -90,7 +90,7 @@ func FindBinDir() (string, error) {
 		if ok(d) {
 			return d, nil
 		}
-		return "", fmt.Errorf("pgtest: %s=%s holds no initdb and postgres: %w", BinEnv, d, ErrNotInstalled)
+		return "", fmt.Errorf("%w (%s=%s holds none)", ErrNotInstalled, BinEnv, d)
 	}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if real, err := filepath.EvalSymlinks(p); err == nil && ok(filepath.Dir(real)) {
