@@ -8,6 +8,9 @@ import (
 	"sync"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
+	"github.com/latchhq/latch/settings"
+	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
 
@@ -30,10 +33,27 @@ var ErrBadCredentials = &latch.Error{
 	Exception: latch.ExAuthentication,
 }
 
+// ErrBasicDisabled answers password authentication on REST when
+// administrators turned it off.
+var ErrBasicDisabled = &latch.Error{Kind: latch.ErrForbidden, Message: "Basic Authentication has been disabled on this instance."}
+
+// ErrPasswordForGitDisabled answers password authentication on Git when
+// administrators turned it off.
+var ErrPasswordForGitDisabled = &latch.Error{
+	Kind:      latch.ErrUnauthorized,
+	Message:   "Password authentication is disabled for Git on this instance: use a personal access token as the password.",
+	Exception: latch.ExAuthentication,
+}
+
+// ErrOutOfRange is the reason a credential used from outside its allowed
+// networks is refused.
+var ErrOutOfRange = errors.New("credential used from outside its allowed address ranges")
+
 // UserStore is what the authenticator reads about users.
 type UserStore interface {
 	UserByNameOrEmail(ctx context.Context, login string) (*latch.User, error)
 	PasswordHash(ctx context.Context, userID int64) (string, error)
+	latch.AccessSource
 }
 
 // Attempt is one presentation of credentials: what was presented, on which
@@ -51,35 +71,131 @@ type TokenResolver interface {
 	ResolveToken(ctx context.Context, secret string, kind token.Kind, at Attempt) (*latch.Principal, error)
 }
 
-// Authenticator resolves credentials to principals.
+// Policy gives the settings in force.
+type Policy interface {
+	Current() *settings.Settings
+}
+
+// Authenticator resolves credentials to principals, applying the password
+// and network policies and the brute-force limits, and records refusals in
+// the audit trail.
 type Authenticator struct {
-	users  UserStore
-	tokens TokenResolver
+	users   UserStore
+	tokens  TokenResolver
+	policy  Policy
+	limiter *Limiter
+	audit   audit.Recorder
 
 	dummyOnce sync.Once
 	dummy     string
 }
 
 // NewAuthenticator returns an Authenticator over users. Tokens are refused
-// until SetTokenResolver is called.
-func NewAuthenticator(users UserStore) *Authenticator { return &Authenticator{users: users} }
+// until SetTokenResolver is called. A nil policy means the default settings,
+// a nil limiter no limits, a nil recorder no audit.
+func NewAuthenticator(users UserStore, policy Policy, limiter *Limiter, rec audit.Recorder) *Authenticator {
+	if rec == nil {
+		rec = audit.Nop{}
+	}
+	return &Authenticator{users: users, policy: policy, limiter: limiter, audit: rec}
+}
 
 // SetTokenResolver installs the resolver for latch tokens.
 func (a *Authenticator) SetTokenResolver(r TokenResolver) { a.tokens = r }
 
-// Authenticate resolves c to a principal. No credentials yield
-// latch.Anonymous; bad credentials yield ErrBadCredentials.
-func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (*latch.Principal, error) {
-	switch at.Scheme {
-	case SchemeNone:
-		return latch.Anonymous, nil
-	case SchemeBearer, SchemeBasic:
-		if at.Scheme == SchemeBearer || looksLikeToken(at.Secret) {
-			return a.authenticateToken(ctx, at)
-		}
-		return a.authenticatePassword(ctx, at.Username, at.Secret)
+func (a *Authenticator) settings() *settings.Settings {
+	if a.policy == nil {
+		return settings.Default()
 	}
-	return nil, ErrBadCredentials
+	return a.policy.Current()
+}
+
+// Authenticate resolves at to a principal. No credentials yield
+// latch.Anonymous; bad credentials ErrBadCredentials (or an error wrapping
+// it); a locked account or address a *RateLimited.
+func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (*latch.Principal, error) {
+	if at.Scheme == SchemeNone {
+		return latch.Anonymous, nil
+	}
+	login := ""
+	if at.Scheme == SchemeBasic {
+		login = at.Username
+	}
+	if a.limiter != nil {
+		if err := a.limiter.Check(login, at.Addr); err != nil {
+			return nil, err
+		}
+	}
+	var p *latch.Principal
+	var err error
+	if at.Scheme == SchemeBearer || looksLikeToken(at.Secret) {
+		p, err = a.authenticateToken(ctx, at)
+	} else {
+		p, err = a.authenticatePassword(ctx, at)
+	}
+	if err == nil {
+		err = a.checkNetwork(p, at.Addr)
+	}
+	if err != nil {
+		a.failed(ctx, at, login, err)
+		return nil, err
+	}
+	if a.limiter != nil {
+		a.limiter.Succeeded(login)
+	}
+	return p, nil
+}
+
+// checkNetwork applies the instance's and the credential's address ranges to
+// tokens and keys.
+func (a *Authenticator) checkNetwork(p *latch.Principal, addr netip.Addr) error {
+	if p.Credential == latch.CredPassword {
+		return nil
+	}
+	if !a.settings().Network.Allowed(addr) {
+		return &Refused{Reason: ErrOutOfRange, TokenID: p.CredentialID}
+	}
+	if len(p.AllowedCIDRs) > 0 && !settings.InRanges(p.AllowedCIDRs, addr) {
+		return &Refused{Reason: ErrOutOfRange, TokenID: p.CredentialID}
+	}
+	return nil
+}
+
+// CheckNetwork applies the network policy to a principal authenticated
+// elsewhere (SSH keys).
+func (a *Authenticator) CheckNetwork(p *latch.Principal, addr netip.Addr) error {
+	return a.checkNetwork(p, addr)
+}
+
+// failed counts and audits a failed attempt.
+func (a *Authenticator) failed(ctx context.Context, at Attempt, login string, err error) {
+	if errors.Is(err, ErrBasicDisabled) || errors.Is(err, ErrPasswordForGitDisabled) {
+		a.audit.Record(ctx, store.AuditEvent{Type: audit.LoginFailed, ActorName: login, Target: "user:" + login,
+			Outcome: audit.Refused, Detail: err.Error(), Address: addrString(at.Addr)})
+		return
+	}
+	if !errors.Is(err, latch.ErrUnauthorized) {
+		return // an internal error, not the client's failure
+	}
+	var r *Refused
+	if errors.As(err, &r) {
+		a.audit.Record(ctx, store.AuditEvent{Type: audit.TokenRefused, ActorName: login, CredentialID: r.TokenID,
+			Target: "token:" + r.TokenID, Outcome: audit.Refused, Detail: r.Reason.Error(), Address: addrString(at.Addr)})
+	} else {
+		a.audit.Record(ctx, store.AuditEvent{Type: audit.LoginFailed, ActorName: login, Target: "user:" + login,
+			Outcome: audit.Refused, Detail: "bad credentials", Address: addrString(at.Addr)})
+	}
+	if a.limiter != nil && a.limiter.Failed(login, at.Addr) {
+		a.audit.Record(ctx, store.AuditEvent{Type: audit.RateLimited, ActorName: login, Target: "user:" + login,
+			Outcome: audit.Refused, Detail: "too many failed authentications", Address: addrString(at.Addr)})
+	}
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // looksLikeToken reports whether a secret has the shape of a latch token,
@@ -98,12 +214,20 @@ func (a *Authenticator) authenticateToken(ctx context.Context, at Attempt) (*lat
 	return a.tokens.ResolveToken(ctx, at.Secret, kind, at)
 }
 
-func (a *Authenticator) authenticatePassword(ctx context.Context, login, password string) (*latch.Principal, error) {
+func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*latch.Principal, error) {
+	login, password := at.Username, at.Secret
 	if len(password) > MaxPasswordLen {
 		return nil, ErrBadCredentials
 	}
+	pol := a.settings().Auth
 	u, err := a.users.UserByNameOrEmail(ctx, login)
 	if errors.Is(err, latch.ErrNotFound) {
+		if at.Via == ViaREST && !pol.PasswordForRest {
+			return nil, ErrBasicDisabled
+		}
+		if at.Via == ViaGit && !pol.PasswordForGit {
+			return nil, ErrPasswordForGitDisabled
+		}
 		// Spend the same time as a real check so that user names cannot be
 		// probed by timing.
 		VerifyPassword(a.dummyHash(), password)
@@ -111,6 +235,21 @@ func (a *Authenticator) authenticatePassword(ctx context.Context, login, passwor
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate %q: %w", login, err)
+	}
+	switch {
+	case at.Via == ViaGit && !pol.PasswordForGit:
+		return nil, ErrPasswordForGitDisabled
+	case at.Via == ViaREST && !pol.PasswordForRest:
+		// System administrators keep password access to REST so that they
+		// cannot lock themselves out; for everyone else the password is
+		// not even checked.
+		acc, err := a.users.Access(ctx, u.ID, latch.Resource{})
+		if err != nil {
+			return nil, fmt.Errorf("authenticate %q: %w", login, err)
+		}
+		if acc.Global < latch.LevelSysAdmin {
+			return nil, ErrBasicDisabled
+		}
 	}
 	hash, err := a.users.PasswordHash(ctx, u.ID)
 	if err != nil && !errors.Is(err, latch.ErrNotFound) {

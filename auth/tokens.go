@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
+	"github.com/latchhq/latch/settings"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
@@ -21,6 +23,7 @@ import (
 type TokenStore interface {
 	TokenByDigest(ctx context.Context, d []byte) (*store.AccessToken, error)
 	UserByID(ctx context.Context, id int64) (*latch.User, error)
+	UserGroups(ctx context.Context, userID int64) ([]latch.Group, error)
 	RecordTokenUse(ctx context.Context, uses []store.TokenUse) error
 }
 
@@ -28,9 +31,33 @@ type TokenStore interface {
 // from the store, and whether the entry was found through the previous
 // (rotated-out) digest.
 type cachedToken struct {
-	tok  store.AccessToken
-	user latch.User
-	prev bool
+	tok    store.AccessToken
+	user   latch.User
+	groups []string
+	prev   bool
+
+	mu   sync.Mutex
+	seen map[netip.Addr]bool // addresses the token was used from
+}
+
+// firstUseFrom reports whether addr is new for this token, remembering it.
+func (c *cachedToken) firstUseFrom(addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[netip.Addr]bool{}
+		if last, err := netip.ParseAddr(c.tok.LastAddress); err == nil {
+			c.seen[last] = true
+		}
+	}
+	if c.seen[addr] || len(c.seen) > 64 {
+		return false
+	}
+	c.seen[addr] = true
+	return true
 }
 
 // Cache sizing: entries are small, so 100,000 of them fit in a few
@@ -48,13 +75,19 @@ type Tokens struct {
 	hasher *token.Hasher
 	cache  *expirable.LRU[token.Digest, *cachedToken]
 	uses   *UseTracker
+	policy Policy
+	audit  audit.Recorder
 	now    func() time.Time
 }
 
-// NewTokens returns a token authenticator over st, hashing with hasher.
-func NewTokens(st TokenStore, hasher *token.Hasher, uses *UseTracker) *Tokens {
+// NewTokens returns a token authenticator over st, hashing with hasher. uses,
+// policy and rec may be nil.
+func NewTokens(st TokenStore, hasher *token.Hasher, uses *UseTracker, policy Policy, rec audit.Recorder) *Tokens {
+	if rec == nil {
+		rec = audit.Nop{}
+	}
 	return &Tokens{
-		st: st, hasher: hasher, uses: uses, now: time.Now,
+		st: st, hasher: hasher, uses: uses, policy: policy, audit: rec, now: time.Now,
 		cache: expirable.NewLRU[token.Digest, *cachedToken](tokenCacheSize, nil, tokenCacheTTL),
 	}
 }
@@ -73,6 +106,7 @@ var (
 	ErrTokenWrongUser = errors.New("token presented with another user's name")
 	ErrTokenBasic     = errors.New("project and repository tokens are accepted only as Bearer")
 	ErrOwnerInactive  = errors.New("token owner deleted or inactive")
+	ErrNotInUseGroups = errors.New("token owner is not in a group allowed to use tokens")
 )
 
 // Refused wraps the reason a token was refused; it answers like
@@ -106,7 +140,14 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 		if err != nil {
 			return nil, fmt.Errorf("look up token owner: %w", err)
 		}
+		groups, err := t.st.UserGroups(ctx, u.ID)
+		if err != nil {
+			return nil, fmt.Errorf("look up token owner's groups: %w", err)
+		}
 		e = &cachedToken{tok: *tok, user: *u, prev: string(tok.Digest) != string(d[:])}
+		for _, g := range groups {
+			e.groups = append(e.groups, g.Name)
+		}
 		t.cache.Add(d, e)
 	}
 	now := t.now().UnixMilli()
@@ -129,6 +170,14 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 		if at.Username != e.user.Name && !strings.EqualFold(at.Username, e.user.Email) {
 			return nil, &Refused{Reason: ErrTokenWrongUser, TokenID: tok.ID}
 		}
+	}
+	if t.policy != nil && !settings.InGroups(t.policy.Current().Tokens.UseGroups, e.groups) {
+		return nil, &Refused{Reason: ErrNotInUseGroups, TokenID: tok.ID}
+	}
+	if e.firstUseFrom(at.Addr) {
+		t.audit.Record(ctx, store.AuditEvent{Type: audit.TokenNewAddress, ActorID: e.user.ID, ActorName: e.user.Name,
+			CredentialKind: string(tok.Kind), CredentialID: tok.ID, Target: "token:" + tok.ID,
+			Address: at.Addr.String(), Detail: "first use from this address"})
 	}
 	if t.uses != nil {
 		t.uses.Used(tok.ID, now, at.Addr)

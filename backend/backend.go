@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
@@ -35,7 +36,8 @@ type Backend struct {
 
 	hasher     *token.Hasher
 	tokenHooks TokenHooks
-	maxTokens  int
+	policy     Policy
+	audit      audit.Recorder
 }
 
 // Events receives notice of changes that caches elsewhere depend on. A nil

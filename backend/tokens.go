@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
@@ -74,9 +75,6 @@ func (b *Backend) SetTokenHooks(h TokenHooks) { b.tokenHooks = h }
 // SetHasher installs the digest function tokens are stored under.
 func (b *Backend) SetHasher(h *token.Hasher) { b.hasher = h }
 
-// SetMaxTokensPerOwner changes the per-owner token limit.
-func (b *Backend) SetMaxTokensPerOwner(n int) { b.maxTokens = n }
-
 func (b *Backend) tokenChanged(ctx context.Context, id string) {
 	if b.tokenHooks != nil {
 		b.tokenHooks.TokenChanged(ctx, id)
@@ -85,7 +83,10 @@ func (b *Backend) tokenChanged(ctx context.Context, id string) {
 
 // tokenScope is a resolved TokenOwnerRef.
 type tokenScope struct {
-	kind    latch.CredentialKind
+	// onBehalf is set when p acts on another user's tokens as a member of
+	// the on-behalf groups.
+	onBehalf bool
+	kind     latch.CredentialKind
 	user    *latch.User // personal tokens: their owner
 	project *latch.Project
 	repo    *latch.Repository
@@ -137,6 +138,16 @@ func (b *Backend) resolveTokenScope(ctx context.Context, p *latch.Principal, o T
 	if p.UserID() == u.ID && p.Grants == nil {
 		return s, nil
 	}
+	// Members of the on-behalf groups manage other users' tokens through
+	// the same endpoints; administrators list, update and revoke them.
+	onBehalf, err := b.inPolicyGroups(ctx, p, b.settings().Tokens.OnBehalfGroups, false)
+	if err != nil {
+		return s, err
+	}
+	if onBehalf && p.Grants == nil && !p.Credential.IsToken() {
+		s.onBehalf = true
+		return s, nil
+	}
 	return s, b.authorize(ctx, p, latch.AdminInstance, latch.Resource{})
 }
 
@@ -147,9 +158,18 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	if err != nil {
 		return nil, err
 	}
-	if s.kind == latch.CredPersonalToken && p.UserID() != s.user.ID {
+	if s.kind == latch.CredPersonalToken && p.UserID() != s.user.ID && !s.onBehalf {
 		// Administrators manage others' tokens but do not mint them.
-		return nil, &Denied{Decision: latch.Decision{Required: latch.SysAdmin, Visible: true}}
+		return nil, &Denied{Decision: latch.Decision{Visible: true},
+			Reason: "Only the user, or a member of a group allowed to act on behalf of others, may create a user's tokens."}
+	}
+	if ok, err := b.inPolicyGroups(ctx, p, b.settings().Tokens.CreateGroups, true); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, &Denied{Decision: latch.Decision{Visible: true}, Reason: "You are not in a group allowed to create access tokens."}
+	}
+	if err := b.checkExpiryPolicy(in.ExpiryDays); err != nil {
+		return nil, err
 	}
 	if in.Name == nil || strings.TrimSpace(*in.Name) == "" {
 		return nil, latch.Invalidf("A token name is required.")
@@ -228,12 +248,19 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 		return nil, err
 	}
 	view.AccessToken = *t
+	detail := "name " + t.Name + ", permissions " + joinPermissions(t.Permissions)
+	if s.onBehalf {
+		detail += ", on behalf of " + s.user.Name
+	}
+	b.record(ctx, p, audit.TokenCreated, "token:"+t.ID, detail)
 	return view, nil
 }
 
+func joinPermissions(ps []latch.Permission) string { return strings.Join(PermissionNames(ps), "+") }
+
 func (b *Backend) maxTokensPerOwner() int {
-	if b.maxTokens > 0 {
-		return b.maxTokens
+	if n := b.settings().Tokens.MaxPerUser; n > 0 {
+		return n
 	}
 	return DefaultMaxTokensPerOwner
 }
@@ -473,6 +500,7 @@ func (b *Backend) UpdateToken(ctx context.Context, p *latch.Principal, o TokenOw
 		return nil, fmt.Errorf("update token: %w", err)
 	}
 	b.tokenChanged(ctx, t.ID)
+	b.record(ctx, p, audit.TokenUpdated, "token:"+t.ID, "name "+t.Name+", permissions "+joinPermissions(t.Permissions))
 	return b.viewToken(ctx, *t, s)
 }
 
@@ -487,14 +515,17 @@ func (b *Backend) DeleteToken(ctx context.Context, p *latch.Principal, o TokenOw
 			return err
 		}
 		if t.Kind != latch.CredPersonalToken {
-			return tx.DeleteUser(ctx, t.UserID)
+			if err := tx.DeleteUser(ctx, t.UserID); err != nil {
+				return err
+			}
 		}
-		return nil
+		return b.recordRevoked(ctx, tx, t)
 	})
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)
 	}
 	b.tokenChanged(ctx, t.ID)
+	b.record(ctx, p, audit.TokenRevoked, "token:"+t.ID, "name "+t.Name)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/store"
 )
@@ -45,7 +46,11 @@ func (b *Backend) CreateUser(ctx context.Context, p *latch.Principal, nu NewUser
 	if err := b.authorize(ctx, p, latch.AdminInstance, latch.Resource{}); err != nil {
 		return nil, err
 	}
-	return b.createUser(ctx, nu)
+	u, err := b.createUser(ctx, nu)
+	if err == nil {
+		b.record(ctx, p, audit.UserCreated, "user:"+u.Name, "")
+	}
+	return u, err
 }
 
 // Bootstrap creates the first system administrator when there are no users
@@ -169,6 +174,7 @@ func (b *Backend) DeleteUser(ctx context.Context, p *latch.Principal, name strin
 		return nil, fmt.Errorf("delete user: %w", err)
 	}
 	b.userChanged(ctx, u.ID)
+	b.record(ctx, p, audit.UserDeleted, "user:"+u.Name, "")
 	return u, nil
 }
 

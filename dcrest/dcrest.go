@@ -111,7 +111,12 @@ type ErrorItem struct {
 // WriteError renders err in the Data Center error envelope with the status
 // it maps to. Unknown errors are logged and answered with a generic 500.
 func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
-	status := httpx.Status(err)
+	WriteErrorStatus(w, log, httpx.Status(err), err)
+}
+
+// WriteErrorStatus renders err in the Data Center error envelope with the
+// given status.
+func WriteErrorStatus(w http.ResponseWriter, log *slog.Logger, status int, err error) {
 	msg := err.Error()
 	var ex string
 	var le *latch.Error

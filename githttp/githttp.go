@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/latchhq/latch"
@@ -117,8 +118,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	p, err := h.authenticate(r)
-	if err != nil {
+	var limited *auth.RateLimited
+	switch {
+	case err == nil:
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.Itoa(limited.Seconds()))
+		plain(w, http.StatusTooManyRequests, limited.Error())
+		return
+	case errors.Is(err, auth.ErrPasswordForGitDisabled):
+		challenge(w, auth.ErrPasswordForGitDisabled.Message)
+		return
+	case errors.Is(err, latch.ErrUnauthorized), errors.Is(err, latch.ErrForbidden):
 		challenge(w, "Authentication failed. Check your user name and password or access token.")
+		return
+	default:
+		h.log.Error("git authentication", "err", err)
+		plain(w, http.StatusInternalServerError, "Internal error")
 		return
 	}
 	repo, err := h.repos.GitRepo(ctx, p, t.projectKey, t.slug, svc == gitrepo.ReceivePack)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/backend"
 	"github.com/latchhq/latch/store"
 )
@@ -128,12 +129,28 @@ func ParsePage(r *http.Request) (store.Page, error) {
 // NotFound returns a latch.ErrNotFound error with the given message.
 func NotFound(format string, args ...any) error { return latch.Errorf(latch.ErrNotFound, format, args...) }
 
-// ClientAddr returns the address of the request's peer. Reading a forwarded
-// client address through trusted proxies is the network policy's business.
-func ClientAddr(r *http.Request) netip.Addr {
+// PeerAddr returns the address of the request's peer.
+func PeerAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
+}
+
+// ClientAddr returns the client's address as the server's origin middleware
+// found it (through trusted proxies), or the peer's.
+func ClientAddr(r *http.Request) netip.Addr {
+	if o := audit.OriginFrom(r.Context()); o.Addr.IsValid() {
+		return o.Addr
+	}
+	return PeerAddr(r)
+}
+
+// Invalid returns a latch.ErrInvalid error with the given message.
+func Invalid(format string, args ...any) error { return latch.Invalidf(format, args...) }
+
+// TooLarge returns the error for a body over MaxBody.
+func TooLarge() error {
+	return &latch.Error{Kind: ErrTooLarge, Message: fmt.Sprintf("The request body is larger than %d bytes.", MaxBody)}
 }

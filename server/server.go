@@ -4,6 +4,7 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -14,9 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/dcrest"
 	"github.com/latchhq/latch/httpx"
+	"github.com/latchhq/latch/settings"
 )
 
 // Config is what New needs.
@@ -29,6 +32,9 @@ type Config struct {
 	// Git serves Git over HTTP; it authenticates by itself.
 	Git      http.Handler
 	Registry *prometheus.Registry
+	// Network gives the network policy that says how to find a client's
+	// address behind trusted proxies; nil trusts no proxy.
+	Network func() *settings.NetworkPolicy
 }
 
 // New returns the root handler.
@@ -59,7 +65,21 @@ func New(cfg Config) http.Handler {
 		root.Handle("/", gitOrNotFound(cfg.Git, cfg.Log))
 	}
 	m := newMetrics(cfg.Registry)
-	return recoverPanics(cfg.Log, m.instrument(logRequests(cfg.Log, root)))
+	return recoverPanics(cfg.Log, m.instrument(logRequests(cfg.Log, withOrigin(cfg.Network, root))))
+}
+
+// withOrigin records where the request came from (the client address, read
+// through trusted proxies by the network policy, and the user agent) for
+// authentication, rate limits and the audit trail.
+func withOrigin(network func() *settings.NetworkPolicy, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := httpx.PeerAddr(r)
+		if network != nil {
+			addr = network().ClientAddr(addr, r.Header.Values)
+		}
+		ctx := audit.WithOrigin(r.Context(), audit.Origin{Addr: addr, UserAgent: r.UserAgent()})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // allowedMethods lists the methods mux serves r's path with, other than its
@@ -97,7 +117,18 @@ func authenticateREST(a *auth.Authenticator, log *slog.Logger, next http.Handler
 			return
 		}
 		p, err := a.Authenticate(r.Context(), auth.Attempt{Credentials: creds, Via: auth.ViaREST, Addr: httpx.ClientAddr(r)})
-		if err != nil {
+		var limited *auth.RateLimited
+		switch {
+		case err == nil:
+		case errors.As(err, &limited):
+			w.Header().Set("Retry-After", strconv.Itoa(limited.Seconds()))
+			dcrest.WriteErrorStatus(w, log, http.StatusTooManyRequests, err)
+			return
+		case errors.Is(err, auth.ErrBasicDisabled):
+			// Data Center answers this one outside its error envelope.
+			httpx.WriteJSON(w, http.StatusForbidden, map[string]string{"message": auth.ErrBasicDisabled.Message})
+			return
+		default:
 			dcrest.WriteError(w, log, err)
 			return
 		}

@@ -21,13 +21,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/backend"
 	"github.com/latchhq/latch/dcrest"
 	"github.com/latchhq/latch/githttp"
 	"github.com/latchhq/latch/gitrepo"
+	"github.com/latchhq/latch/latchrest"
 	"github.com/latchhq/latch/postgres"
 	"github.com/latchhq/latch/server"
+	"github.com/latchhq/latch/settings"
 	"github.com/latchhq/latch/sqlite"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
@@ -99,18 +103,33 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	if err := bootstrapAdmin(ctx, b, stderr); err != nil {
 		return err
 	}
-	authn := auth.NewAuthenticator(st)
+	policy := settings.NewService(st, func(ctx context.Context, name string) (bool, error) {
+		_, err := st.GroupByName(ctx, name)
+		if errors.Is(err, latch.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err := policy.Load(ctx); err != nil {
+		return err
+	}
+	auditLog := audit.NewLog(st, log)
+	b.SetPolicy(policy)
+	b.SetAudit(auditLog)
+
+	authn := auth.NewAuthenticator(st, policy, auth.NewLimiter(), auditLog)
 	uses := auth.NewUseTracker(st, time.Minute, log)
 	defer func() {
 		if err := uses.Close(context.Background()); err != nil {
 			log.Error("flush token use at shutdown", "err", err)
 		}
 	}()
-	tokens := auth.NewTokens(st, token.NewHasher(secret), uses)
+	tokens := auth.NewTokens(st, token.NewHasher(secret), uses, policy, auditLog)
 	authn.SetTokenResolver(tokens)
 	b.SetHasher(tokens.Hasher())
 	b.SetTokenHooks(tokens)
 	b.SetEvents(tokens)
+	policy.OnChange(tokens.Invalidate)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -118,9 +137,13 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	handler := server.New(server.Config{
 		Log:           log,
 		Authenticator: authn,
-		REST:          []interface{ Register(*http.ServeMux) }{dcrest.New(b, links, log)},
-		Git:           githttp.New(b, authn, repos, log),
-		Registry:      reg,
+		REST: []interface{ Register(*http.ServeMux) }{
+			dcrest.New(b, links, log),
+			latchrest.New(b, policy, links, log),
+		},
+		Git:      githttp.New(b, authn, repos, log),
+		Registry: reg,
+		Network:  func() *settings.NetworkPolicy { return &policy.Current().Network },
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTP)
