@@ -228,9 +228,11 @@ func BenchmarkUploadPack(b *testing.B) {
 	})
 }
 
-// BenchmarkClone runs a real `git clone --bare` of the same repository,
-// directly (file://, git upload-pack over a pipe) and through latch (smart
-// HTTP served by httptest and Serve).
+// BenchmarkClone runs a real `git clone --bare` of the same repository:
+// directly (file://, git upload-pack over a pipe), over smart HTTP from git's
+// own git-http-backend (CGI), and over smart HTTP through latch (httptest
+// and Manager.AdvertiseRefs/Serve). The client's side of HTTP (curl,
+// remote-curl) costs the same in the last two.
 func BenchmarkClone(b *testing.B) {
 	repo, err := benchRepo()
 	if err != nil {
