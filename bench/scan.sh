@@ -43,7 +43,7 @@ find "$FILES" -type f -exec cat {} + >/dev/null
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
-mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN {if (s > 0) printf "%.0f", b / 1e6 / s; else print "-"}'; }
+mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN {if (s <= 0) print "-"; else if (b / 1e6 / s < 10) printf "%.1f", b / 1e6 / s; else printf "%.0f", b / 1e6 / s}'; }
 ROWS=()
 row() { # name seconds report format
 	local acc="-" rec="-" prec="-"

@@ -242,10 +242,13 @@ func humanBytes(n int64) string {
 // KiB, MiB, GiB and K, M, G powers of 1024).
 type sizeValue int64
 
+// String returns the size in bytes.
 func (v *sizeValue) String() string { return fmt.Sprint(int64(*v)) }
 
+// Type names the flag's value in usage.
 func (v *sizeValue) Type() string { return "size" }
 
+// Set parses a size such as 1048576, 512KB or 10MiB.
 func (v *sizeValue) Set(s string) error {
 	n, err := parseSize(s)
 	if err != nil {
