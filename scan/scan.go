@@ -254,6 +254,7 @@ func (s *Scanner) find(data []byte, lo, hi int) []match {
 		}
 		slices.Sort(hs)
 		var cur window
+		have := false
 		last := -1
 		for _, p := range hs {
 			// A keyword close after the last one on the same line has the
@@ -264,8 +265,8 @@ func (s *Scanner) find(data []byte, lo, hi int) []match {
 			last = p
 			w := lineWindow(data, p, s.context[ri])
 			switch {
-			case cur.hi == 0 && cur.lo == 0:
-				cur = w
+			case !have:
+				cur, have = w, true
 			case w.lo <= cur.hi:
 				cur.hi = max(cur.hi, w.hi)
 			default:

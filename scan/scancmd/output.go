@@ -210,9 +210,11 @@ func sarifURI(p string) string {
 	if p == "-" {
 		return "stdin"
 	}
-	p = filepath.ToSlash(p)
-	p = strings.TrimPrefix(p, "./")
-	u := url.URL{Path: p}
+	if filepath.IsAbs(p) {
+		u := url.URL{Scheme: "file", Path: filepath.ToSlash(p)}
+		return u.String()
+	}
+	u := url.URL{Path: strings.TrimPrefix(filepath.ToSlash(p), "./")}
 	return u.EscapedPath()
 }
 

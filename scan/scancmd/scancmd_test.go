@@ -499,3 +499,11 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestSARIFURI(t *testing.T) {
+	for in, want := range map[string]string{"-": "stdin", "src/a b.go": "src/a%20b.go", "./x.go": "x.go", "/tmp/k.pem": "file:///tmp/k.pem"} {
+		if got := sarifURI(in); got != want {
+			t.Errorf("sarifURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
