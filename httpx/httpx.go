@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/audit"
@@ -71,11 +73,28 @@ var (
 	ErrMethodNotAllowed = errors.New("method not allowed")
 )
 
-// WriteJSON writes v as JSON with the given status.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// WriteJSON writes v as JSON with the given status. The body is encoded
+// first so that it goes out with a Content-Length in one write, not chunked.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // Status maps a domain error to an HTTP status; 500 for anything unknown.
@@ -127,7 +146,9 @@ func ParsePage(r *http.Request) (store.Page, error) {
 }
 
 // NotFound returns a latch.ErrNotFound error with the given message.
-func NotFound(format string, args ...any) error { return latch.Errorf(latch.ErrNotFound, format, args...) }
+func NotFound(format string, args ...any) error {
+	return latch.Errorf(latch.ErrNotFound, format, args...)
+}
 
 // PeerAddr returns the address of the request's peer.
 func PeerAddr(r *http.Request) netip.Addr {

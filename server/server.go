@@ -65,7 +65,7 @@ func New(cfg Config) http.Handler {
 		root.Handle("/", gitOrNotFound(cfg.Git, cfg.Log))
 	}
 	m := newMetrics(cfg.Registry)
-	return recoverPanics(cfg.Log, m.instrument(logRequests(cfg.Log, withOrigin(cfg.Network, root))))
+	return recoverPanics(cfg.Log, m.observe(cfg.Log, withOrigin(cfg.Network, root)))
 }
 
 // withOrigin records where the request came from (the client address, read
@@ -168,21 +168,6 @@ func (s *statusRecorder) Flush() {
 // Unwrap exposes the underlying writer to http.ResponseController.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// logRequests logs one line per request: method, path (never the query,
-// which may carry a password on user creation), status, size and duration.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if r.URL.Path == "/status" || r.URL.Path == "/metrics" {
-			return
-		}
-		log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes,
-			"duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
-	})
-}
-
 func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -233,13 +218,21 @@ func routeClass(path string) string {
 	return "other"
 }
 
-func (m *metrics) instrument(next http.Handler) http.Handler {
+// observe counts and times every request and logs it at debug level:
+// method, path (never the query, which may carry a password on user
+// creation), status, size and duration.
+func (m *metrics) observe(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		elapsed := time.Since(start)
 		class := routeClass(r.URL.Path)
 		m.requests.WithLabelValues(class, strconv.Itoa(rec.status)).Inc()
-		m.duration.WithLabelValues(class).Observe(time.Since(start).Seconds())
+		m.duration.WithLabelValues(class).Observe(elapsed.Seconds())
+		if class != "status" && log.Enabled(r.Context(), slog.LevelDebug) {
+			log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes,
+				"duration_ms", elapsed.Milliseconds(), "remote", r.RemoteAddr)
+		}
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/backend"
+	"github.com/latchhq/latch/cachestore"
 	"github.com/latchhq/latch/dcrest"
 	"github.com/latchhq/latch/githttp"
 	"github.com/latchhq/latch/gitrepo"
@@ -84,11 +85,14 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer db.Close()
+	// Access and repository lookups, made by every request, are cached; the
+	// cache is dropped on every write that could change them.
+	st := cachestore.New(db)
 
 	hooks, err := gitrepo.NewHookServer(gitrepo.HookConfig{Dir: cfg.Data, Logger: log})
 	if err != nil {
