@@ -83,6 +83,8 @@ type Store interface {
 	latch.AccessSource
 	Secrets
 	Tokens
+	RevokedTokens
+	Audit
 }
 
 // Users stores accounts and their password hashes.
