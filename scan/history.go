@@ -100,46 +100,52 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 	}
 	var logErr bytes.Buffer
 	logCmd.Stderr = &logErr
-	catCmd := g.command(ctx, "cat-file", "--batch")
-	catIn, err := catCmd.StdinPipe()
-	if err != nil {
-		return nil, fmt.Errorf("scan: git cat-file: %w", err)
-	}
-	catOut, err := catCmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("scan: git cat-file: %w", err)
-	}
-	var catErr bytes.Buffer
-	catCmd.Stderr = &catErr
-	if err := catCmd.Start(); err != nil {
-		return nil, fmt.Errorf("scan: starting git cat-file: %w", err)
+	// Git decompresses blobs in one thread per process: use one cat-file
+	// per core (two at most), blobs dealt in turn.
+	cats := make([]*catFile, min(2, opt.workers()))
+	for i := range cats {
+		c, err := g.startCatFile(ctx)
+		if err != nil {
+			for _, c := range cats[:i] {
+				c.in.Close()
+				c.cmd.Wait()
+			}
+			return nil, err
+		}
+		cats[i] = c
 	}
 	if err := logCmd.Start(); err != nil {
-		catIn.Close()
-		catCmd.Wait()
+		for _, c := range cats {
+			c.in.Close()
+			c.cmd.Wait()
+		}
 		return nil, fmt.Errorf("scan: starting git log: %w", err)
 	}
 
 	res := &Result{}
 	var mu sync.Mutex
-	pending := make(chan blobJob, 4096)
 	jobs := make(chan blobJob, 2*opt.workers())
-	errc := make(chan error, 3)
+	errc := make(chan error, 1+len(cats))
 
-	// Walk the log and ask cat-file for each new blob.
+	// Walk the log and ask a cat-file for each new blob.
 	go func() {
-		defer close(pending)
-		defer catIn.Close()
+		defer func() {
+			for _, c := range cats {
+				close(c.pending)
+				c.in.Close()
+			}
+		}()
 		n, skipped, err := walkLog(logOut, seen, func(j blobJob) error {
 			if cfg.AllowsPath(j.path) {
 				return errSkip
 			}
+			c := cats[j.seq%int64(len(cats))]
 			select {
-			case pending <- j:
+			case c.pending <- j:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			_, err := io.WriteString(catIn, j.id+"\n")
+			_, err := io.WriteString(c.in, j.id+"\n")
 			return err
 		})
 		io.Copy(io.Discard, logOut)
@@ -154,31 +160,38 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 		errc <- err
 	}()
 
-	// Read cat-file's answers in order and hand them to the scanners.
+	// Read each cat-file's answers in order and hand them to the scanners.
+	var readers sync.WaitGroup
+	for _, c := range cats {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			var err error
+			for j := range c.pending {
+				if err != nil {
+					continue // drain, so that the log walker never blocks
+				}
+				var ok bool
+				j.data, ok, err = readBatchBlob(c.out, j.id, opt.maxSize())
+				if err != nil {
+					err = fmt.Errorf("scan: git cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String()))
+					cancel()
+					continue
+				}
+				if !ok {
+					mu.Lock()
+					res.Stats.Skipped++
+					mu.Unlock()
+					continue
+				}
+				jobs <- j
+			}
+			errc <- err
+		}()
+	}
 	go func() {
-		defer close(jobs)
-		r := bufio.NewReaderSize(catOut, 1<<20)
-		var err error
-		for j := range pending {
-			if err != nil {
-				continue // drain, so that the log walker never blocks
-			}
-			var ok bool
-			j.data, ok, err = readBatchBlob(r, j.id, opt.maxSize())
-			if err != nil {
-				err = fmt.Errorf("scan: git cat-file: %w: %s", err, strings.TrimSpace(catErr.String()))
-				cancel()
-				continue
-			}
-			if !ok {
-				mu.Lock()
-				res.Stats.Skipped++
-				mu.Unlock()
-				continue
-			}
-			jobs <- j
-		}
-		errc <- err
+		readers.Wait()
+		close(jobs)
 	}()
 
 	var wg sync.WaitGroup
@@ -209,20 +222,52 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 		}()
 	}
 	wg.Wait()
-	err1, err2 := <-errc, <-errc
-	if errors.Is(err1, context.Canceled) && err2 != nil {
-		err1 = err2 // the walker saw the reader's cancellation; report the cause
+	// Report the cause, not the cancellation it caused elsewhere.
+	var first error
+	for range 1 + len(cats) {
+		if err := <-errc; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
+		}
 	}
-	catIn.Close()
-	werr := catCmd.Wait()
-	if err := cmp.Or(err1, err2); err != nil {
-		return res, err
+	for _, c := range cats {
+		c.in.Close()
+		if err := c.cmd.Wait(); err != nil && first == nil {
+			first = fmt.Errorf("scan: git cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String()))
+		}
 	}
-	if werr != nil {
-		return res, fmt.Errorf("scan: git cat-file: %w: %s", werr, strings.TrimSpace(catErr.String()))
+	if first != nil {
+		return res, first
 	}
 	res.Findings = dedupeHistory(res.Findings)
 	return res, nil
+}
+
+// catFile is a running `git cat-file --batch`, with the requests written to
+// it and not yet answered.
+type catFile struct {
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	out     *bufio.Reader
+	stderr  bytes.Buffer
+	pending chan blobJob
+}
+
+func (g *gitRunner) startCatFile(ctx context.Context) (*catFile, error) {
+	c := &catFile{cmd: g.command(ctx, "cat-file", "--batch"), pending: make(chan blobJob, 4096)}
+	c.cmd.Stderr = &c.stderr
+	var err error
+	if c.in, err = c.cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("scan: git cat-file: %w", err)
+	}
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("scan: git cat-file: %w", err)
+	}
+	c.out = bufio.NewReaderSize(out, 1<<20)
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("scan: starting git cat-file: %w", err)
+	}
+	return c, nil
 }
 
 // dedupeHistory keeps, for each secret (fingerprint) and path, the finding
@@ -318,6 +363,9 @@ func readBatchBlob(r *bufio.Reader, id string, max int64) (data []byte, ok bool,
 		return nil, false, err
 	}
 	f := strings.Fields(hdr)
+	if len(f) == 2 && f[0] == id && f[1] == "missing" {
+		return nil, false, nil // e.g. not fetched in a partial clone
+	}
 	if len(f) != 3 || f[0] != id {
 		return nil, false, fmt.Errorf("unexpected answer %q for %s", strings.TrimSpace(hdr), id)
 	}
