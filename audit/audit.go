@@ -18,6 +18,7 @@ const (
 	UserCreated       = "user.created"
 	UserDeleted       = "user.deleted"
 	UserDeactivated   = "user.deactivated"
+	UserActivated     = "user.activated"
 	PasswordChanged   = "password.changed"
 	TokenCreated      = "token.created"
 	TokenUpdated      = "token.updated"

@@ -66,6 +66,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	r("GET", "/admin/users", a.listUsers)
 	r("GET", "/users", a.listUsers)
 	r("GET", "/users/{userSlug}", a.getUser)
+	r("PUT", "/admin/users/credentials", a.adminSetPassword)
+	r("PUT", "/users/credentials", a.changeOwnPassword)
 	r("GET", "/admin/groups", a.listGroups)
 	r("POST", "/admin/groups", a.createGroup)
 	r("DELETE", "/admin/groups", a.deleteGroup)

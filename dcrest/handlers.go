@@ -23,6 +23,40 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (a *API) adminSetPassword(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name            string `json:"name"`
+		Password        string `json:"password"`
+		PasswordConfirm string `json:"passwordConfirm"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body, false); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if err := a.b.SetUserPassword(r.Context(), principal(r), body.Name, body.Password, body.PasswordConfirm); err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) changeOwnPassword(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Password           string `json:"password"`
+		PasswordNew        string `json:"passwordNew"`
+		PasswordNewConfirm string `json:"passwordNewConfirm"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body, false); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if err := a.b.ChangePassword(r.Context(), principal(r), body.Password, body.PasswordNew, body.PasswordNewConfirm); err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 	u, err := a.b.DeleteUser(r.Context(), principal(r), r.URL.Query().Get("name"))
 	if err != nil {

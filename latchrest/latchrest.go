@@ -35,6 +35,27 @@ func (a *API) Register(mux *http.ServeMux) {
 	r("PUT", "/admin/settings", a.putSettings)
 	r("GET", "/admin/audit", a.listAudit)
 	r("POST", "/access-tokens/{tokenId}/rotate", a.rotate)
+	r("PUT", "/admin/users/{userSlug}/active", a.setActive)
+}
+
+func (a *API) setActive(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Active *bool `json:"active"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body, false); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if body.Active == nil {
+		a.fail(w, httpx.Invalid("The active field is required."))
+		return
+	}
+	u, err := a.b.SetUserActive(r.Context(), httpx.Principal(r.Context()), r.PathValue("userSlug"), *body.Active)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, a.links.RenderUser(*u))
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) { dcrest.WriteError(w, a.log, err) }
