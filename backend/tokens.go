@@ -87,9 +87,9 @@ type tokenScope struct {
 	// the on-behalf groups.
 	onBehalf bool
 	kind     latch.CredentialKind
-	user    *latch.User // personal tokens: their owner
-	project *latch.Project
-	repo    *latch.Repository
+	user     *latch.User // personal tokens: their owner
+	project  *latch.Project
+	repo     *latch.Repository
 }
 
 func (s tokenScope) owner() store.TokenOwner {
@@ -211,7 +211,7 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	owner := s.owner()
 	view := &TokenView{Secret: secret}
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
-				n, err := countTokens(ctx, tx, owner)
+		n, err := countTokens(ctx, tx, owner)
 		if err != nil {
 			return err
 		}
