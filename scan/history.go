@@ -48,8 +48,8 @@ type blobJob struct {
 // (oldest first) names each blob with the commit and path that first
 // introduced it, and `git cat-file --batch` streams the blobs' contents to
 // opt.Workers scanners. A secret found in several blobs at the same path is
-// reported once, with its first commit; Origin.InHEAD tells whether HEAD
-// still holds it there.
+// reported once, with its first commit; Origin.InHEAD tells whether HEAD's
+// tree still holds one of the blobs it was found in (at any path).
 func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOptions) (*Result, error) {
 	g := &gitRunner{bin: cmp.Or(opt.Git, "git"), dir: dir}
 	if _, err := g.output(ctx, "rev-parse", "--git-dir"); err != nil {

@@ -84,7 +84,8 @@ type Origin struct {
 	Date   time.Time
 	// Blob is the object ID of the blob the secret was found in.
 	Blob string
-	// InHEAD reports whether HEAD still holds the secret at that path.
+	// InHEAD reports whether HEAD's tree still holds a blob in which the
+	// secret was found (at this path or, if the file moved, another).
 	InHEAD bool
 	// seq orders blobs by first introduction.
 	seq int64

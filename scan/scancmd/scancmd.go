@@ -214,7 +214,7 @@ func run(ctx context.Context, o *options, args []string, stdin io.Reader, stdout
 		}
 		fmt.Fprintf(stderr, "latch scan: %d finding%s in %d %s (%s), %d skipped, %s\n",
 			len(res.Findings), plural(len(res.Findings)), res.Stats.Files, what, humanBytes(res.Stats.Bytes),
-			res.Stats.Skipped, time.Since(start).Round(time.Millisecond))
+			res.Stats.Skipped, fmt.Sprintf("%.2fs", time.Since(start).Seconds()))
 	}
 	return code
 }

@@ -373,6 +373,12 @@ func TestHistory(t *testing.T) {
 		t.Errorf("stats %+v", rep.Stats)
 	}
 
+	// One worker (one cat-file) finds the same.
+	_, out1, _ := runCLI(t, "", "--git", dir, "--format", "json", "--workers", "1")
+	if out1 != out {
+		t.Errorf("--workers 1 differs:\n%s", out1)
+	}
+
 	// Text output names the commit.
 	_, out, _ = runCLI(t, "", "--git", dir)
 	if !strings.Contains(out, "commit "+added+" by Ada Lovelace <ada@example.com>") || !strings.Contains(out, "at HEAD: no") {
