@@ -71,11 +71,7 @@ func (b *Backend) CredentialState(ctx context.Context, secret string) (*Credenti
 	case !errors.Is(err, latch.ErrNotFound):
 		return nil, fmt.Errorf("look up token: %w", err)
 	}
-	rs, ok := b.store.(store.RevokedTokens)
-	if !ok {
-		return st, nil
-	}
-	r, err := rs.RevokedTokenByDigest(ctx, d[:])
+	r, err := b.store.RevokedTokenByDigest(ctx, d[:])
 	switch {
 	case err == nil:
 		st.Status, st.ID = CredentialRevoked, r.ID
@@ -189,19 +185,15 @@ func (b *Backend) RevokeLeakedCredential(ctx context.Context, secret string) (*L
 	return leak, nil
 }
 
-// recordRevoked remembers the digests of a deleted token, when the store
-// keeps them, so that its secrets read as revoked from now on.
+// recordRevoked remembers the digests of a deleted token, so that its
+// secrets read as revoked from now on.
 func (b *Backend) recordRevoked(ctx context.Context, tx store.Store, t *store.AccessToken) error {
-	rs, ok := tx.(store.RevokedTokens)
-	if !ok {
-		return nil
-	}
 	now := b.nowMillis()
 	for _, d := range [][]byte{t.Digest, t.PrevDigest} {
 		if len(d) == 0 {
 			continue
 		}
-		if err := rs.RecordRevokedToken(ctx, &store.RevokedToken{Digest: d, ID: t.ID, Kind: t.Kind, RevokedAt: now}); err != nil {
+		if err := tx.RecordRevokedToken(ctx, &store.RevokedToken{Digest: d, ID: t.ID, Kind: t.Kind, RevokedAt: now}); err != nil {
 			return err
 		}
 	}

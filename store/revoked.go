@@ -17,9 +17,7 @@ type RevokedToken struct {
 	RevokedAt int64 // epoch ms
 }
 
-// RevokedTokens stores the digests of revoked tokens. It is not part of
-// Store: callers find it on a Store by type assertion, so that stores
-// without it still work (every secret then reads as unknown once deleted).
+// RevokedTokens stores the digests of revoked tokens.
 type RevokedTokens interface {
 	// RecordRevokedToken stores r; recording a digest already stored keeps
 	// the first record and is not an error.

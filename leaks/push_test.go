@@ -1,0 +1,187 @@
+package leaks_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/audit"
+	"github.com/latchhq/latch/backend"
+	"github.com/latchhq/latch/token"
+)
+
+func setMode(t testing.TB, e *env, mode string) {
+	t.Helper()
+	if _, _, err := e.policy.Update(context.Background(), []byte(`{"scanning":{"pushProtection":"`+mode+`"}}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPushProtection(t *testing.T) {
+	e := newEnv(t)
+	live := e.createToken(t, e.alice, "leaky")
+	srv := newGitServer(t, e.svc, e.alice)
+	wt := newWorktree(t)
+	base := commit(t, wt, map[string][]byte{"README.md": []byte("hello\n")}, "base")
+	mustGit(t, wt, "push", "--quiet", srv.url, "main")
+
+	leak := commit(t, wt, map[string][]byte{"config/app.env": []byte("# settings\nUSER=alice\nTOKEN=" + live.Secret + "\n")}, "add config")
+	// Removing it again later in the same push does not clean the history.
+	commit(t, wt, map[string][]byte{"config/app.env": []byte("# settings\nUSER=alice\n")}, "remove token")
+	tip := mustGit(t, wt, "rev-parse", "HEAD")
+
+	t.Run("blocked", func(t *testing.T) {
+		out, err := git(wt, "push", srv.url, "main")
+		if err == nil {
+			t.Fatalf("push with a live token accepted:\n%s", out)
+		}
+		t.Logf("git push:\n%s", out)
+		for _, want := range []string{
+			"Push refused by latch", "commit " + leak[:12], "config/app.env:3", "id " + live.ID,
+			"latp_…" + live.Secret[len(live.Secret)-4:], "remove it", "revoke", baseURL + "/rest/latch/1.0/credentials/revoke",
+			"git push -o latch-allow-secret=" + live.ID,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("refusal lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, live.Secret) {
+			t.Errorf("the refusal shows the whole secret:\n%s", out)
+		}
+		if got := srv.ref(t, "refs/heads/main"); got != base {
+			t.Errorf("main = %s, want unchanged %s", got, base)
+		}
+		evs := e.audit.ofType(audit.PushBlocked)
+		if len(evs) != 1 || evs[0].ActorName != "alice" || evs[0].Outcome != audit.Refused ||
+			!strings.Contains(evs[0].Detail, "token:"+live.ID) || !strings.Contains(evs[0].Detail, "config/app.env:3") {
+			t.Errorf("push.blocked events: %+v", evs)
+		}
+	})
+
+	t.Run("allow marker does not bypass", func(t *testing.T) {
+		wt2 := newWorktree(t)
+		mustGit(t, wt2, "pull", "--quiet", srv.url, "main")
+		commit(t, wt2, map[string][]byte{"x.txt": []byte("t = " + live.Secret + " # latch:allow\n")}, "marked")
+		if out, err := git(wt2, "push", srv.url, "main"); err == nil || !strings.Contains(out, "x.txt:1") {
+			t.Fatalf("a latch:allow marker let a live token through: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("other option ids do not bypass", func(t *testing.T) {
+		if out, err := git(wt, "push", "-o", "latch-allow-secret=999999999999", "-o", "ci.skip", srv.url, "main"); err == nil {
+			t.Fatalf("accepted:\n%s", out)
+		}
+	})
+
+	t.Run("bypassed", func(t *testing.T) {
+		out, err := git(wt, "push", "-o", "latch-allow-secret="+live.ID, srv.url, "main")
+		if err != nil {
+			t.Fatalf("bypass refused: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, "let through by latch-allow-secret") || !strings.Contains(out, live.ID) {
+			t.Errorf("no bypass notice:\n%s", out)
+		}
+		if got := srv.ref(t, "refs/heads/main"); got != tip {
+			t.Errorf("main = %s, want %s", got, tip)
+		}
+		evs := e.audit.ofType(audit.SecretBypassed)
+		if len(evs) != 1 || evs[0].ActorName != "alice" || evs[0].Target != "token:"+live.ID ||
+			!strings.Contains(evs[0].Detail, "config/app.env:3") {
+			t.Errorf("bypass events: %+v", evs)
+		}
+	})
+
+	t.Run("already pushed blobs are not scanned again", func(t *testing.T) {
+		// The token is in the repository now; a push that does not add it
+		// again passes.
+		commit(t, wt, map[string][]byte{"more.txt": []byte("more\n")}, "more")
+		if out, err := git(wt, "push", srv.url, "main"); err != nil {
+			t.Fatalf("refused: %v\n%s", err, out)
+		}
+	})
+}
+
+func TestPushProtectionNotLive(t *testing.T) {
+	e := newEnv(t)
+	revoked := e.createToken(t, e.alice, "revoked")
+	if err := e.b.DeleteToken(context.Background(), e.alice, backend.TokenOwnerRef{UserSlug: "alice"}, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	expired := e.plantToken(t, e.alice.User, "100000000009", time.Now().Add(-time.Second).UnixMilli())
+	unknown, _ := token.Generate(token.Personal)
+	live := e.createToken(t, e.alice, "live")
+	wrongSum := live.Secret[:len(live.Secret)-1] + flip(live.Secret[len(live.Secret)-1])
+
+	srv := newGitServer(t, e.svc, e.alice)
+	wt := newWorktree(t)
+	commit(t, wt, map[string][]byte{
+		"revoked.txt": []byte(revoked.Secret), "expired.txt": []byte(expired),
+		"unknown.txt": []byte(unknown), "checksum.txt": []byte(wrongSum),
+	}, "dead credentials")
+	out, err := git(wt, "push", srv.url, "main")
+	if err != nil {
+		t.Fatalf("revoked, expired and unknown credentials blocked the push: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "latch") {
+		t.Errorf("unexpected notice:\n%s", out)
+	}
+}
+
+func TestPushProtectionModes(t *testing.T) {
+	e := newEnv(t)
+	live := e.createToken(t, e.alice, "live")
+	srv := newGitServer(t, e.svc, e.alice)
+	wt := newWorktree(t)
+
+	setMode(t, e, "warn")
+	c := commit(t, wt, map[string][]byte{"a/b.go": []byte("package b\n\nconst tok = \"" + live.Secret + "\"\n")}, "warned")
+	out, err := git(wt, "push", srv.url, "main")
+	if err != nil {
+		t.Fatalf("warn mode refused: %v\n%s", err, out)
+	}
+	for _, want := range []string{"warning", "a/b.go:3", "commit " + c[:12], live.ID, "revoke"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("warning lacks %q:\n%s", want, out)
+		}
+	}
+	if n := len(e.audit.ofType(audit.PushBlocked)); n != 0 {
+		t.Errorf("warn mode recorded %d blocked pushes", n)
+	}
+
+	setMode(t, e, "off")
+	commit(t, wt, map[string][]byte{"c.txt": []byte(live.Secret)}, "unchecked")
+	out, err = git(wt, "push", srv.url, "main")
+	if err != nil || strings.Contains(out, "latch") {
+		t.Fatalf("off mode: %v\n%s", err, out)
+	}
+
+	setMode(t, e, "block")
+	commit(t, wt, map[string][]byte{"d.txt": []byte(fmt.Sprintf("%s\n%s\n", live.Secret, live.Secret))}, "blocked")
+	if out, err := git(wt, "push", srv.url, "main"); err == nil || !strings.Contains(out, "d.txt:1") || !strings.Contains(out, "d.txt:2") {
+		t.Fatalf("block mode: %v\n%s", err, out)
+	}
+}
+
+// A push of many refs and blobs with several live tokens lists at most five
+// and says how many more.
+func TestPushProtectionManyFindings(t *testing.T) {
+	e := newEnv(t)
+	srv := newGitServer(t, e.svc, e.alice)
+	wt := newWorktree(t)
+	files := map[string][]byte{}
+	for i := range 8 {
+		v := e.createToken(t, e.alice, fmt.Sprintf("t%d", i))
+		files[fmt.Sprintf("f%d.txt", i)] = []byte(v.Secret)
+	}
+	commit(t, wt, files, "many")
+	mustGit(t, wt, "branch", "other")
+	out, err := git(wt, "push", srv.url, "main", "other")
+	if err == nil {
+		t.Fatalf("accepted:\n%s", out)
+	}
+	if !strings.Contains(out, "and 3 more") || strings.Count(out, "personal access token") != 5 {
+		t.Errorf("refusal:\n%s", out)
+	}
+}
