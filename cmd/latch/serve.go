@@ -27,9 +27,11 @@ import (
 	"github.com/latchhq/latch/backend"
 	"github.com/latchhq/latch/cachestore"
 	"github.com/latchhq/latch/dcrest"
+	"github.com/latchhq/latch/events"
 	"github.com/latchhq/latch/githttp"
 	"github.com/latchhq/latch/gitrepo"
 	"github.com/latchhq/latch/latchrest"
+	"github.com/latchhq/latch/leaks"
 	"github.com/latchhq/latch/postgres"
 	"github.com/latchhq/latch/server"
 	"github.com/latchhq/latch/settings"
@@ -93,8 +95,17 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	// Access and repository lookups, made by every request, are cached; the
 	// cache is dropped on every write that could change them.
 	st := cachestore.New(db)
+	// Change notices keep the caches of every node current (events package).
+	notices, err := newBus(ctx, cfg, db, log)
+	if err != nil {
+		return err
+	}
+	defer notices.Close()
+	pub := &publisher{bus: notices, log: log}
 
-	hooks, err := gitrepo.NewHookServer(gitrepo.HookConfig{Dir: cfg.Data, Logger: log})
+	// Nodes sharing a data directory (PostgreSQL) each need a hook socket of
+	// their own.
+	hooks, err := gitrepo.NewHookServer(gitrepo.HookConfig{Dir: cfg.Data, Logger: log, PrivateSocket: isPostgres(cfg.DB)})
 	if err != nil {
 		return fmt.Errorf("start push hooks: %w", err)
 	}
@@ -131,19 +142,28 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	tokens := auth.NewTokens(st, token.NewHasher(secret), uses, policy, auditLog)
 	authn.SetTokenResolver(tokens)
 	b.SetHasher(tokens.Hasher())
-	b.SetTokenHooks(tokens)
-	b.SetEvents(tokens)
+	b.SetTokenHooks(tokenHooks{pub, tokens})
+	b.SetEvents(pub)
 	policy.OnChange(tokens.Invalidate)
+	st.OnChange(func() { pub.publish(context.Background(), events.Access) })
+	notices.Subscribe(events.Tokens, tokens.Invalidate)
+	notices.Subscribe(events.Settings, reloadSettings(policy, tokens, log))
+	notices.Subscribe(events.Access, st.Purge)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	links := dcrest.Links{BaseURL: cfg.BaseURL, SSH: cfg.sshHostPort()}
+	// Leaked credentials: validity check, revocation on report, push
+	// protection. Without a mail package yet, owner notices are logged.
+	leakSvc := leaks.New(leaks.Config{Backend: b, Policy: policy, Audit: auditLog, Links: links, Log: log})
+	hooks.SetHandler(leakSvc)
 	handler := server.New(server.Config{
 		Log:           log,
 		Authenticator: authn,
 		REST: []interface{ Register(*http.ServeMux) }{
 			dcrest.New(b, links, log),
-			latchrest.New(b, policy, links, log),
+			latchrest.New(b, publishingSettings{policy, pub}, links, log),
+			leakSvc,
 		},
 		Git:      githttp.New(b, authn, repos, log),
 		Registry: reg,
@@ -175,7 +195,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 }
 
 func openStore(ctx context.Context, cfg config) (store.Store, error) {
-	if strings.HasPrefix(cfg.DB, "postgres://") || strings.HasPrefix(cfg.DB, "postgresql://") {
+	if isPostgres(cfg.DB) {
 		st, err := postgres.Open(ctx, cfg.DB)
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
@@ -241,6 +261,10 @@ func bootstrapAdmin(ctx context.Context, b *backend.Backend, stderr io.Writer) e
 		given = false
 	}
 	created, err := b.Bootstrap(ctx, "admin", password, "admin@localhost")
+	if errors.Is(err, latch.ErrConflict) {
+		// Another node starting at the same time created it.
+		created, err = false, nil
+	}
 	if err != nil {
 		return err
 	}
