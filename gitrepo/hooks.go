@@ -179,6 +179,11 @@ type HookConfig struct {
 	// Logger receives refusals caused by errors and protocol problems.
 	// Default: slog.Default().
 	Logger *slog.Logger
+	// PrivateSocket puts the socket in a new directory under os.TempDir
+	// instead of Dir: for several latch processes (nodes) sharing one data
+	// directory, each of which needs a socket of its own, on the machine it
+	// runs on. The hook scripts stay in Dir/hooks, the same for all.
+	PrivateSocket bool
 }
 
 // HookServer is latch's end of the push seam: it writes the hook scripts,
@@ -248,7 +253,7 @@ func NewHookServer(cfg HookConfig) (*HookServer, error) {
 		return nil, err
 	}
 	s.socket = filepath.Join(dir, "hook.sock")
-	if len(s.socket) >= maxSocketPath {
+	if cfg.PrivateSocket || len(s.socket) >= maxSocketPath {
 		if s.tmpDir, err = os.MkdirTemp("", "latch-hook-"); err != nil {
 			return nil, fmt.Errorf("gitrepo: hook server: socket directory: %w", err)
 		}

@@ -106,3 +106,25 @@ func TestHookServerLongPath(t *testing.T) {
 		t.Fatalf("fallback socket directory left: %v", err)
 	}
 }
+
+// TestHookServerPrivateSocket runs two hook servers on one data directory,
+// as two latch nodes sharing it do: each gets a socket of its own, and the
+// hook scripts are shared.
+func TestHookServerPrivateSocket(t *testing.T) {
+	data := t.TempDir()
+	var socks []string
+	for range 2 {
+		hs, err := gitrepo.NewHookServer(gitrepo.HookConfig{Dir: data, Bin: latchBin, Logger: testLogger(t), PrivateSocket: true})
+		if err != nil {
+			t.Fatalf("second node on one data directory: %v", err)
+		}
+		t.Cleanup(func() { hs.Close() })
+		if hs.HooksDir() != filepath.Join(data, "hooks") || strings.HasPrefix(hs.SocketPath(), data) {
+			t.Fatalf("socket %q, hooks %q", hs.SocketPath(), hs.HooksDir())
+		}
+		socks = append(socks, hs.SocketPath())
+	}
+	if socks[0] == socks[1] {
+		t.Fatalf("both servers listen on %s", socks[0])
+	}
+}
