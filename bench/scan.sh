@@ -21,7 +21,7 @@ PER_KIND=${PER_KIND:-50}
 CORPUS=bench/corpus
 BIN=$CORPUS/.bin
 OUT=$CORPUS/out
-FILES=$CORPUS/files
+FILES=$CORPUS/_files
 mkdir -p "$BIN" "$OUT"
 
 go build -o "$BIN/latch" ./cmd/latch

@@ -111,6 +111,7 @@ type Scanner struct {
 	regions     []regionDetector // by region index
 	regionRules []*Rule          // by region index
 	context     []int            // lines of context by region index
+	noMarkers   bool             // report findings on AllowMarker lines too
 }
 
 type anchorTarget struct {
@@ -156,6 +157,15 @@ func NewScanner(rules ...*Rule) *Scanner {
 	}
 	s.anchors = newAnchorSet(specs)
 	return s
+}
+
+// IgnoringAllowMarkers returns a Scanner like s that reports findings on
+// lines holding AllowMarker too, as push protection must: a marker in the
+// pushed content cannot be trusted to silence it.
+func (s *Scanner) IgnoringAllowMarkers() *Scanner {
+	c := *s
+	c.noMarkers = true
+	return &c
 }
 
 // Rules returns the scanner's rules.
@@ -301,7 +311,7 @@ func (p position) advance(b []byte) position {
 func (s *Scanner) finalize(data []byte, ms []match, pos position, base int64, path string) []Finding {
 	var out []Finding
 	last := 0
-	marked := len(ms) > 0 && bytes.Contains(data, []byte(AllowMarker))
+	marked := !s.noMarkers && len(ms) > 0 && bytes.Contains(data, []byte(AllowMarker))
 	for _, m := range ms {
 		if marked && (allowed(data, m.start, m.end) || (m.keyEnd > m.keyStart && allowed(data, m.keyStart, m.keyEnd))) {
 			continue

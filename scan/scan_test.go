@@ -302,3 +302,18 @@ func TestDenseOneLine(t *testing.T) {
 		t.Fatalf("planted %d of each, found %v", n, c)
 	}
 }
+
+func TestIgnoringAllowMarkers(t *testing.T) {
+	tok := scantest.New(4).Latch(token.Repository)
+	data := []byte("x = " + tok + " // latch:allow\n")
+	s := NewScanner(LatchRules()...)
+	if got := s.Scan(data, "f"); len(got) != 0 {
+		t.Fatalf("marker ignored: %v", got)
+	}
+	if got := s.IgnoringAllowMarkers().Scan(data, "f"); len(got) != 1 || got[0].Secret != tok {
+		t.Fatalf("IgnoringAllowMarkers: %v", got)
+	}
+	if got := s.Scan(data, "f"); len(got) != 0 {
+		t.Fatal("IgnoringAllowMarkers changed the original scanner")
+	}
+}

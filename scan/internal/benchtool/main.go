@@ -147,11 +147,16 @@ func gen(args []string) error {
 		f.ins[at] = append(f.ins[at], &plants[i])
 	}
 
-	filesDir := filepath.Join(*out, "files")
+	// The copies include .go files: keep them out of the repository's
+	// module (`go test ./...`) with a leading underscore and a go.mod.
+	filesDir := filepath.Join(*out, "_files")
 	if err := os.RemoveAll(filesDir); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*out, "go.mod"), []byte("module benchcorpus\n"), 0o644); err != nil {
 		return err
 	}
 	truth, err := os.Create(filepath.Join(*out, "truth.tsv"))
