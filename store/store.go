@@ -85,6 +85,8 @@ type Store interface {
 	Tokens
 	RevokedTokens
 	Audit
+	Keys
+	Outbox
 }
 
 // Users stores accounts and their password hashes.

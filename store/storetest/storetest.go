@@ -52,6 +52,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NestedTx", testNestedTx},
 		{"TxAfterConflict", testTxAfterConflict},
 		{"Settings", testSettings},
+		{"SSHKeys", testSSHKeys},
+		{"AccessKeys", testAccessKeys},
+		{"MailOutbox", testMailOutbox},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
