@@ -231,20 +231,30 @@ func loadSecret(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("generate server secret: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Written whole under a temporary name, then linked into place (which
+	// fails if it exists): a node starting at the same moment never reads a
+	// partly written secret, and exactly one secret wins.
+	f, err := os.CreateTemp(filepath.Dir(path), ".secret-*")
 	if err != nil {
+		return nil, fmt.Errorf("create server secret: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	if err := os.Link(f.Name(), path); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			// Another node created it first.
 			return loadSecret(path)
 		}
 		return nil, fmt.Errorf("create server secret: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write server secret: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write server secret: %w", err)
 	}
 	return b, nil
 }
