@@ -566,3 +566,30 @@ func TestResolveTokenSQLite(t *testing.T) {
 		t.Errorf("unknown token: %v", err)
 	}
 }
+
+// TestRefusedByNetworkNotRecorded: a token presented from outside its
+// allowed ranges is refused, and that refusal is no use: nothing pending
+// for lastAuthenticated.
+func TestRefusedByNetworkNotRecorded(t *testing.T) {
+	f := newFixture(t)
+	secret := f.plant(t, "000000000001", latch.CredPersonalToken, 1, 0, latch.RepoRead)
+	dg := f.hasher.Digest(secret)
+	f.st.tokens[string(dg[:])].AllowedCIDRs = []string{"203.0.113.0/24"}
+	a := NewAuthenticator(f.st, nil, nil, nil)
+	a.SetTokenResolver(f.tokens)
+	_, err := a.Authenticate(context.Background(), Attempt{Credentials: Credentials{Scheme: SchemeBearer, Secret: secret}, Via: ViaREST, Addr: netip.MustParseAddr("192.0.2.7")})
+	if !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("outside the allowed ranges: %v", err)
+	}
+	if u, ok := f.tokens.Pending("000000000001"); ok {
+		t.Errorf("a use refused for its address is recorded as a use: %+v", u)
+	}
+	// From inside: accepted and recorded.
+	f.now = f.now.Add(time.Millisecond)
+	if _, err := a.Authenticate(context.Background(), Attempt{Credentials: Credentials{Scheme: SchemeBearer, Secret: secret}, Via: ViaREST, Addr: netip.MustParseAddr("203.0.113.9")}); err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := f.tokens.Pending("000000000001"); !ok || u.Address != "203.0.113.9" {
+		t.Errorf("use from inside: %+v %v", u, ok)
+	}
+}

@@ -655,3 +655,41 @@ func TestAccessTokenMaximum(t *testing.T) {
 	v := s.createUser(t, "few")
 	s.createTokenAs(t, userTokens("few"), v.Name, v.Password, tokReq("mine", "REPO_READ"))
 }
+
+// TestAccessTokenRefusedUseNotRecorded: lastAuthenticated records uses that
+// authenticated; a refused presentation (another user's name, Basic with a
+// project token, an address outside the token's allowed ranges) leaves it
+// untouched.
+func TestAccessTokenRefusedUseNotRecorded(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, WithoutSSH())
+	s.createProject(t, "REF", "Refused")
+	u := s.createUser(t, "refu")
+	s.grant(t, "REF", u.Name, "PROJECT_ADMIN")
+	wrongUser := s.createTokenAs(t, userTokens("refu"), u.Name, u.Password, tokReq("wrong-user", "PROJECT_READ", "REPO_READ"))
+	project := s.createTokenAs(t, projectTokens("REF"), u.Name, u.Password, tokReq("project", "PROJECT_READ", "REPO_READ"))
+	outside := s.createTokenAs(t, userTokens("refu"), u.Name, u.Password,
+		map[string]any{"name": "outside", "permissions": []string{"PROJECT_READ", "REPO_READ"}, "allowedCidrs": []string{"203.0.113.0/24"}})
+
+	for _, c := range []struct {
+		what string
+		hdr  http.Header
+	}{
+		{"another user's name", basicHdr("admin", wrongUser.Token)},
+		{"Basic with a project token", basicHdr(project.User.Name, project.Token)},
+		{"outside the allowed ranges (Bearer)", bearerHdr(outside.Token)},
+		{"outside the allowed ranges (Basic)", basicHdr(u.Name, outside.Token)},
+	} {
+		st, b, _ := s.request(t, http.MethodGet, "/rest/api/1.0/projects/REF", c.hdr, nil)
+		expectStatus(t, c.what, st, b, http.StatusUnauthorized)
+	}
+	for _, c := range []struct{ coll, id string }{
+		{userTokens("refu"), wrongUser.ID}, {projectTokens("REF"), project.ID}, {userTokens("refu"), outside.ID},
+	} {
+		st, b, _ := s.do(t, http.MethodGet, c.coll+"/"+c.id, u.Name, u.Password, nil)
+		mustStatus(t, "GET token", st, b, http.StatusOK)
+		if tk := decodeJSON[restToken](t, b); tk.LastAuthenticated != nil {
+			t.Errorf("token %q shows lastAuthenticated %d after refused uses only: %s", tk.Name, *tk.LastAuthenticated, truncate(b, 400))
+		}
+	}
+}
