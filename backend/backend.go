@@ -38,6 +38,7 @@ type Backend struct {
 	tokenHooks TokenHooks
 	policy     Policy
 	audit      audit.Recorder
+	keys       keyExtras
 }
 
 // Events receives notice of changes that caches elsewhere depend on. A nil

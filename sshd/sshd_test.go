@@ -1,0 +1,525 @@
+package sshd
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/backend"
+	"github.com/latchhq/latch/gitrepo"
+	"github.com/latchhq/latch/sqlite"
+	"github.com/latchhq/latch/sqlstore"
+	"github.com/latchhq/latch/sshkey"
+	"github.com/latchhq/latch/store"
+)
+
+var ctx = context.Background()
+
+// fixture is a store with users, one project with two repositories and an
+// SSH server over them.
+type fixture struct {
+	st    *sqlstore.Store
+	b     *backend.Backend
+	repos *gitrepo.Manager
+	srv   *Server
+	addr  string
+	host  ssh.PublicKey
+
+	lookups    *recordingKeys
+	alice, bob *latch.User
+	prj        *latch.Project
+	one, two   *latch.Repository
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	repos, err := gitrepo.NewManager(filepath.Join(dir, "repositories"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f := &fixture{st: st, repos: repos, b: backend.New(st, repos, log)}
+	for _, u := range []**latch.User{&f.alice, &f.bob} {
+		name := "alice"
+		if u == &f.bob {
+			name = "bob"
+		}
+		*u = &latch.User{Name: name, Slug: name, DisplayName: name, Email: name + "@example.com", Active: true, Type: latch.UserNormal}
+		must(t, st.CreateUser(ctx, *u, ""))
+	}
+	f.prj = &latch.Project{Key: "PRJ", Name: "Project"}
+	must(t, st.CreateProject(ctx, f.prj))
+	for _, r := range []**latch.Repository{&f.one, &f.two} {
+		name := "one"
+		if r == &f.two {
+			name = "two"
+		}
+		*r = &latch.Repository{ProjectID: f.prj.ID, Name: name, Slug: name, DefaultBranch: "main"}
+		must(t, st.CreateRepo(ctx, *r))
+		must(t, repos.Init(ctx, (*r).ID))
+	}
+	// alice reads PRJ/one; bob has nothing.
+	must(t, st.SetPermission(ctx, latch.Resource{ProjectID: f.prj.ID, RepoID: f.one.ID}, store.Subject{UserID: f.alice.ID}, latch.RepoRead))
+
+	hk, err := LoadOrCreateHostKey(filepath.Join(dir, HostKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.host = hk.PublicKey()
+	f.lookups = &recordingKeys{KeyFinder: st}
+	f.srv, err = New(Config{HostKey: hk, Keys: f.lookups, Backend: f.b, Repos: repos, Log: log, Uses: NewUseTracker(st, time.Hour, log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = ln.Addr().String()
+	go f.srv.Serve(ln)
+	t.Cleanup(func() { f.srv.Close() })
+	return f
+}
+
+// recordingKeys records the fingerprints the server looks up.
+type recordingKeys struct {
+	KeyFinder
+	mu  sync.Mutex
+	fps []string
+}
+
+func (r *recordingKeys) KeyByFingerprint(ctx context.Context, fp string) (*store.SSHKey, error) {
+	r.mu.Lock()
+	r.fps = append(r.fps, fp)
+	r.mu.Unlock()
+	return r.KeyFinder.KeyByFingerprint(ctx, fp)
+}
+
+func (r *recordingKeys) looked(fp string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.fps, fp)
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newSigner makes an Ed25519 key pair.
+func newSigner(t testing.TB) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// addKey stores signer's public key as a user key of u (nil: an access key
+// with the given grants).
+func (f *fixture) addKey(t *testing.T, s ssh.Signer, u *latch.User, label string, grants ...store.AccessKeyGrant) *store.SSHKey {
+	t.Helper()
+	k, err := sshkey.Parse(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := &store.SSHKey{Text: k.Text, Label: label, Fingerprint: k.Fingerprint, Algorithm: k.Algorithm, Bits: k.Bits, CreatedAt: 1}
+	if u != nil {
+		sk.UserID = u.ID
+	}
+	must(t, f.st.CreateKey(ctx, sk))
+	for _, g := range grants {
+		g.KeyID = sk.ID
+		if _, err := f.st.SetAccessKeyGrant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sk
+}
+
+func (f *fixture) dial(t *testing.T, user string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
+	t.Helper()
+	return ssh.Dial("tcp", f.addr, &ssh.ClientConfig{
+		User: user, Auth: auth, HostKeyCallback: ssh.FixedHostKey(f.host), Timeout: 10 * time.Second,
+	})
+}
+
+// result is what one command answered.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs command on a new session, sends stdin and closes it, and returns
+// what came back.
+func run(t *testing.T, c *ssh.Client, command, stdin string, env ...string) result {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	for i := 0; i+1 < len(env); i += 2 {
+		_ = sess.Setenv(env[i], env[i+1])
+	}
+	var out, errb bytes.Buffer
+	sess.Stdout, sess.Stderr = &out, &errb
+	sess.Stdin = strings.NewReader(stdin)
+	err = sess.Run(command)
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *ssh.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitStatus()
+	default:
+		t.Fatalf("%s: %v", command, err)
+	}
+	return r
+}
+
+// uploadPack asks for the ref advertisement of path and ends the
+// conversation with a flush packet.
+func uploadPack(t *testing.T, c *ssh.Client, path string) result {
+	t.Helper()
+	return run(t, c, "git-upload-pack '"+path+"'", "0000")
+}
+
+func wantRead(t *testing.T, what string, r result) {
+	t.Helper()
+	if r.code != 0 || !strings.Contains(r.stdout, "capabilities") && !strings.HasPrefix(r.stdout, "0000") {
+		t.Errorf("%s: exit %d, stdout %q, stderr %q; want a ref advertisement", what, r.code, r.stdout, r.stderr)
+	}
+}
+
+func wantRefused(t *testing.T, what string, r result, msg string) {
+	t.Helper()
+	if r.code == 0 || !strings.Contains(r.stderr, msg) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("%s: exit %d, stderr %q; want a non-zero exit and one line containing %q", what, r.code, r.stderr, msg)
+	}
+	if r.stdout != "" {
+		t.Errorf("%s: stdout %q, want none", what, r.stdout)
+	}
+}
+
+func TestUserKeyReadsWhatItsOwnerReads(t *testing.T) {
+	f := newFixture(t)
+	s := newSigner(t)
+	k := f.addKey(t, s, f.alice, "laptop")
+	c, err := f.dial(t, User, ssh.PublicKeys(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, path := range []string{"/prj/one.git", "prj/one.git", "/scm/prj/one.git", "/PRJ/one"} {
+		wantRead(t, path, uploadPack(t, c, path))
+	}
+	wantRefused(t, "a repository alice cannot read", uploadPack(t, c, "/prj/two.git"), "Repository not found")
+	wantRefused(t, "an unknown repository", uploadPack(t, c, "/prj/nope.git"), "Repository not found")
+	wantRefused(t, "push without write", run(t, c, "git-receive-pack '/prj/one.git'", ""), "may read but not push")
+	if at, ok := f.srv.cfg.Uses.PendingKeyUse(k.ID); !ok || at == 0 {
+		t.Error("the key's use was not recorded")
+	}
+}
+
+func TestAccessKeys(t *testing.T) {
+	f := newFixture(t)
+	ro, rw, proj := newSigner(t), newSigner(t), newSigner(t)
+	f.addKey(t, ro, nil, "ci", store.AccessKeyGrant{ProjectID: f.prj.ID, RepoID: f.one.ID, Permission: latch.RepoRead})
+	f.addKey(t, rw, nil, "deploy", store.AccessKeyGrant{ProjectID: f.prj.ID, RepoID: f.two.ID, Permission: latch.RepoWrite})
+	f.addKey(t, proj, nil, "project", store.AccessKeyGrant{ProjectID: f.prj.ID, Permission: latch.ProjectRead})
+
+	c, err := f.dial(t, User, ssh.PublicKeys(ro))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wantRead(t, "read-only key on its repository", uploadPack(t, c, "/prj/one.git"))
+	wantRefused(t, "read-only key on another repository", uploadPack(t, c, "/prj/two.git"), "Repository not found")
+	wantRefused(t, "read-only key pushing", run(t, c, "git-receive-pack '/prj/one.git'", ""), `access key "ci" is read-only on prj/one`)
+
+	c2, err := f.dial(t, User, ssh.PublicKeys(proj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	wantRead(t, "project key on PRJ/one", uploadPack(t, c2, "/prj/one.git"))
+	wantRead(t, "project key on PRJ/two", uploadPack(t, c2, "/prj/two.git"))
+}
+
+// TestOfferedKeyIsNotTheAuthenticatedKey offers key A (known to the server,
+// so PublicKeyCallback accepts the query) without proving it holds A, then
+// authenticates with B: the session must act as B (CVE-2024-45337).
+func TestOfferedKeyIsNotTheAuthenticatedKey(t *testing.T) {
+	f := newFixture(t)
+	privileged, plain := newSigner(t), newSigner(t)
+	noAccess, reader := newSigner(t), newSigner(t)
+	f.addKey(t, privileged, f.alice, "alice can read PRJ/one")
+	f.addKey(t, plain, f.bob, "bob can read nothing")
+	f.addKey(t, noAccess, f.bob, "bob again")
+	f.addKey(t, reader, nil, "ci", store.AccessKeyGrant{ProjectID: f.prj.ID, RepoID: f.one.ID, Permission: latch.RepoRead})
+
+	// A signer that presents a's public key without holding its private key:
+	// the server's query check for a passes (PublicKeyCallback accepts a),
+	// the signature it then sends is refused (softly: its format does not
+	// match the key's), and the client moves on to b.
+	impostor := func(a, _ ssh.Signer) ssh.Signer { return &wrongSigner{pub: a.PublicKey()} }
+
+	t.Run("privileged key offered, unprivileged key used", func(t *testing.T) {
+		c, err := f.dial(t, User, ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+			return []ssh.Signer{impostor(privileged, plain), plain}, nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if !f.lookups.looked(sshkey.Fingerprint(privileged.PublicKey())) {
+			t.Fatal("the server never saw the offered key: the test proves nothing")
+		}
+		wantRefused(t, "acting as bob", uploadPack(t, c, "/prj/one.git"), "Repository not found")
+	})
+	t.Run("no-access key offered, access key used", func(t *testing.T) {
+		c, err := f.dial(t, User, ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+			return []ssh.Signer{impostor(noAccess, reader), reader}, nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		wantRead(t, "acting as the access key", uploadPack(t, c, "/prj/one.git"))
+	})
+	t.Run("only an offered key", func(t *testing.T) {
+		if c, err := f.dial(t, User, ssh.PublicKeys(impostor(privileged, plain))); err == nil {
+			c.Close()
+			t.Fatal("authenticated without proving any key")
+		}
+	})
+}
+
+// wrongSigner presents a public key it does not hold: it answers with a
+// signature in a format that does not match the key.
+type wrongSigner struct{ pub ssh.PublicKey }
+
+func (w *wrongSigner) PublicKey() ssh.PublicKey { return w.pub }
+
+func (w *wrongSigner) Sign(io.Reader, []byte) (*ssh.Signature, error) {
+	return &ssh.Signature{Format: ssh.KeyAlgoRSASHA256, Blob: make([]byte, 64)}, nil
+}
+
+func TestRefusals(t *testing.T) {
+	f := newFixture(t)
+	s := newSigner(t)
+	f.addKey(t, s, f.alice, "laptop")
+
+	if c, err := f.dial(t, "alice", ssh.PublicKeys(s)); err == nil {
+		c.Close()
+		t.Error("user alice was accepted")
+	}
+	if c, err := f.dial(t, User, ssh.PublicKeys(newSigner(t))); err == nil {
+		c.Close()
+		t.Error("an unknown key was accepted")
+	}
+	if c, err := f.dial(t, User, ssh.Password("x")); err == nil {
+		c.Close()
+		t.Error("a password was accepted")
+	}
+
+	c, err := f.dial(t, User, ssh.PublicKeys(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct{ command, msg string }{
+		{"ls -la", `command "ls" is not allowed`},
+		{"git-upload-pack '/prj/../one.git'", "not a repository path"},
+		{"git-upload-pack '/etc/passwd'", "Repository not found"},
+		{"git-upload-pack '/home/git/.ssh/authorized_keys'", "not a repository path"},
+		{"git-upload-pack '/prj/one.git'; rm -rf /", "not quoted correctly"},
+		{"git-upload-pack /prj/one.git;id", "not allowed"},
+		{"git-upload-pack", "repository path is required"},
+		{"git-upload-pack '/a/b/c.git'", "not a repository path"},
+		{"git upload-pack '/prj/one.git'", `command "git" is not allowed`},
+		{"scp -t /tmp", `command "scp" is not allowed`},
+	} {
+		wantRefused(t, tc.command, run(t, c, tc.command, ""), tc.msg)
+	}
+
+	// A shell: refused with one line, exit 1.
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm", 40, 80, ssh.TerminalModes{}); err == nil {
+		t.Error("a PTY was granted")
+	}
+	var stderr bytes.Buffer
+	sess.Stderr = &stderr
+	sess.Stdout = io.Discard
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	err = sess.Wait()
+	var ee *ssh.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() == 0 || !strings.Contains(stderr.String(), "does not provide shell access") {
+		t.Errorf("shell: %v, stderr %q", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "hi alice") {
+		t.Errorf("shell message does not say who authenticated: %q", stderr.String())
+	}
+	sess.Close()
+
+	// Only GIT_PROTOCOL passes as environment.
+	sess, _ = c.NewSession()
+	if err := sess.Setenv("LD_PRELOAD", "/tmp/x.so"); err == nil {
+		t.Error("LD_PRELOAD was accepted")
+	}
+	if err := sess.Setenv("GIT_PROTOCOL", "version=2"); err != nil {
+		t.Errorf("GIT_PROTOCOL refused: %v", err)
+	}
+	if err := sess.Setenv("GIT_PROTOCOL", "version=2 --upload-pack=x"); err == nil {
+		t.Error("an unsafe GIT_PROTOCOL was accepted")
+	}
+	sess.Close()
+	r := run(t, c, "git-upload-pack '/prj/one.git'", "0000", "GIT_PROTOCOL", "version=2")
+	if r.code != 0 || !strings.Contains(r.stdout, "version 2") {
+		t.Errorf("protocol v2 upload-pack: %+v", r)
+	}
+
+	// Port forwarding is refused.
+	if _, err := c.Dial("tcp", "127.0.0.1:1"); err == nil {
+		t.Error("a direct-tcpip channel was opened")
+	}
+}
+
+func TestRemovedKeyTakesEffectAtNextConnection(t *testing.T) {
+	f := newFixture(t)
+	s := newSigner(t)
+	k := f.addKey(t, s, nil, "ci", store.AccessKeyGrant{ProjectID: f.prj.ID, RepoID: f.one.ID, Permission: latch.RepoRead})
+	c, err := f.dial(t, User, ssh.PublicKeys(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRead(t, "before", uploadPack(t, c, "/prj/one.git"))
+	if _, err := f.st.RemoveAccessKeyGrant(ctx, k.ID, latch.Resource{ProjectID: f.prj.ID, RepoID: f.one.ID}); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, "on the same connection after the grant is removed", uploadPack(t, c, "/prj/one.git"), "Repository not found")
+	c.Close()
+	must(t, f.st.DeleteKey(ctx, k.ID))
+	if c, err := f.dial(t, User, ssh.PublicKeys(s)); err == nil {
+		c.Close()
+		t.Error("a deleted key authenticated")
+	}
+}
+
+func TestHostKeyIsStable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d", HostKeyFile)
+	a, err := LoadOrCreateHostKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadOrCreateHostKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.PublicKey().Marshal(), b.PublicKey().Marshal()) || a.PublicKey().Type() != ssh.KeyAlgoED25519 {
+		t.Errorf("host key changed or is not Ed25519: %s, %s", a.PublicKey().Type(), b.PublicKey().Type())
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("host key mode %v, %v; want 0600", st.Mode(), err)
+	}
+	pub, err := os.ReadFile(path + ".pub")
+	if err != nil || !bytes.Equal(pub, ssh.MarshalAuthorizedKey(a.PublicKey())) {
+		t.Errorf("host public key file: %q, %v", pub, err)
+	}
+}
+
+func TestShutdownWaitsForRunningCommands(t *testing.T) {
+	f := newFixture(t)
+	s := newSigner(t)
+	f.addKey(t, s, f.alice, "laptop")
+	c, err := f.dial(t, User, ssh.PublicKeys(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, _ := sess.StdinPipe()
+	var out bytes.Buffer
+	sess.Stdout = &out
+	if err := sess.Start("git-upload-pack '/prj/one.git'"); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until git answers, so that the command is running.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		f.srv.mu.Lock()
+		n := 0
+		for _, st := range f.srv.conns {
+			n += st.active
+		}
+		f.srv.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		done <- f.srv.Shutdown(sctx)
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned while a command ran: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	stdin.Write([]byte("0000"))
+	stdin.Close()
+	if err := sess.Wait(); err != nil {
+		t.Errorf("the running command was cut short: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if _, err := f.dial(t, User, ssh.PublicKeys(s)); err == nil {
+		t.Error("a connection was accepted after Shutdown")
+	}
+}
