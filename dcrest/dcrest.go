@@ -96,6 +96,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	r("DELETE", "/projects/{projectKey}/repos/{repositorySlug}", a.deleteRepo)
 	r("GET", "/repos", a.listAllRepos)
 	a.registerTokens(mux)
+	a.registerKeys(mux)
 }
 
 // ErrorBody is the Data Center error envelope.
