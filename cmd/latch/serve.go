@@ -32,10 +32,12 @@ import (
 	"github.com/latchhq/latch/gitrepo"
 	"github.com/latchhq/latch/latchrest"
 	"github.com/latchhq/latch/leaks"
+	"github.com/latchhq/latch/mail"
 	"github.com/latchhq/latch/postgres"
 	"github.com/latchhq/latch/server"
 	"github.com/latchhq/latch/settings"
 	"github.com/latchhq/latch/sqlite"
+	"github.com/latchhq/latch/sshd"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
@@ -170,6 +172,50 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 		Network:  func() *settings.NetworkPolicy { return &policy.Current().Network },
 	})
 
+	// Mail goes through the outbox in the database; a background sender
+	// delivers it (or, without --smtp, logs it).
+	var transport mail.Transport = mail.LogTransport{Log: log}
+	if cfg.SMTP != "" {
+		transport = &mail.SMTP{Addr: cfg.SMTP}
+	}
+	mailer := mail.NewSender(mail.Config{Outbox: st, Transport: transport, From: cfg.MailFrom, Log: log})
+	mailer.Start()
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := mailer.Close(closeCtx); err != nil {
+			log.Error("stop mail sender", "err", err)
+		}
+	}()
+	b.SetMailer(mailer)
+
+	// Git over SSH, unless --ssh off.
+	keyUses := sshd.NewUseTracker(st, time.Minute, log)
+	defer func() {
+		if err := keyUses.Close(context.Background()); err != nil {
+			log.Error("flush SSH key use at shutdown", "err", err)
+		}
+	}()
+	b.SetKeyUses(keyUses)
+	var sshSrv *sshd.Server
+	sshErrc := make(chan error, 1)
+	if cfg.SSH != "off" {
+		hostKey, err := sshd.LoadOrCreateHostKey(filepath.Join(cfg.Data, sshd.HostKeyFile))
+		if err != nil {
+			return err
+		}
+		sshSrv, err = sshd.New(sshd.Config{HostKey: hostKey, Keys: st, Backend: b, Repos: repos, Log: log, Uses: keyUses})
+		if err != nil {
+			return err
+		}
+		sshLn, err := net.Listen("tcp", cfg.SSH)
+		if err != nil {
+			return fmt.Errorf("listen on %s (SSH): %w", cfg.SSH, err)
+		}
+		go func() { sshErrc <- sshSrv.Serve(sshLn) }()
+		log.Info("SSH started", "ssh", sshLn.Addr().String(), "host_key", sshSrv.HostKeyFingerprint())
+	}
+
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
@@ -182,11 +228,23 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
+	case err := <-sshErrc:
+		return fmt.Errorf("ssh server: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	sshDone := make(chan struct{})
+	go func() {
+		defer close(sshDone)
+		if sshSrv != nil {
+			if err := sshSrv.Shutdown(shutdownCtx); err != nil {
+				log.Error("ssh shutdown", "err", err)
+			}
+		}
+	}()
+	defer func() { <-sshDone }()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
