@@ -352,7 +352,7 @@ func (s *Sender) deliver(ctx context.Context, m *store.Mail) {
 	case !ok:
 		s.cfg.Log.Warn("mail outbox: claim lost during delivery", "mail_id", m.ID)
 	case err == nil:
-		s.cfg.Log.Info("mail sent", "mail_id", m.ID, "to", strings.Join(m.To, ","), "attempt", m.Attempts)
+		s.cfg.Log.Debug("mail delivered", "mail_id", m.ID, "to", strings.Join(m.To, ","), "attempt", m.Attempts)
 	case giveUp:
 		s.cfg.Log.Error("mail failed for good", "mail_id", m.ID, "to", strings.Join(m.To, ","), "attempts", m.Attempts, "err", err)
 	default:

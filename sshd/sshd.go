@@ -30,6 +30,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -440,7 +441,7 @@ func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, st *connState, ch
 
 // denyMessage explains a refused push in one line.
 func denyMessage(p *latch.Principal, key *store.SSHKey, cmd *gitCommand) string {
-	repo := cmd.projectKey + "/" + cmd.slug
+	repo := strings.ToUpper(cmd.projectKey) + "/" + cmd.slug
 	if p.Credential == latch.CredAccessKey {
 		return fmt.Sprintf("latch: access key %q is read-only on %s: pushing needs REPO_WRITE.", key.Label, repo)
 	}

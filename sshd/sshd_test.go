@@ -268,7 +268,7 @@ func TestAccessKeys(t *testing.T) {
 	defer c.Close()
 	wantRead(t, "read-only key on its repository", uploadPack(t, c, "/prj/one.git"))
 	wantRefused(t, "read-only key on another repository", uploadPack(t, c, "/prj/two.git"), "Repository not found")
-	wantRefused(t, "read-only key pushing", run(t, c, "git-receive-pack '/prj/one.git'", ""), `access key "ci" is read-only on prj/one`)
+	wantRefused(t, "read-only key pushing", run(t, c, "git-receive-pack '/prj/one.git'", ""), `access key "ci" is read-only on PRJ/one`)
 
 	c2, err := f.dial(t, User, ssh.PublicKeys(proj))
 	if err != nil {

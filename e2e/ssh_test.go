@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSSH drives Git over SSH with the real OpenSSH client and keys made by
+// ssh-keygen: user keys, repository and project access keys, exclusivity,
+// refusals.
+func TestSSH(t *testing.T) {
+	s := startServer(t)
+	g := newGit(t)
+	s.createProject(t, "PRJ", "Project")
+	s.createProject(t, "OTH", "Other")
+	for _, name := range []string{"one", "two", "three"} {
+		s.createRepo(t, "PRJ", name)
+		s.seedRepo(t, g, "PRJ", name)
+	}
+	s.createRepo(t, "OTH", "secret")
+	s.seedRepo(t, g, "OTH", "secret")
+	alice := s.createUser(t, "alice")
+	s.grant(t, "PRJ/one", "alice", "REPO_WRITE")
+	s.grant(t, "PRJ/two", "alice", "REPO_READ")
+
+	t.Run("user key clone and push", func(t *testing.T) {
+		key := sshKeygen(t, "ed25519", 0, "alice@laptop")
+		k := s.addUserKey(t, alice.Name, alice.Password, key, "")
+		if k.Label != "alice@laptop" || k.AlgorithmType != "ED25519" || k.BitLength != 256 || "SHA256:"+k.Fingerprint != key.fingerprint(t) {
+			t.Errorf("added key %+v (fingerprint want %s)", k, key.fingerprint(t))
+		}
+		dir, out, err := s.cloneSSH(t, g, key, "PRJ", "one")
+		if err != nil {
+			t.Fatalf("clone over SSH: %v\n%s", err, out)
+		}
+		gs := s.gitSSH(g, key)
+		id := gs.commitFile(t, dir, "alice.txt", "from alice over ssh\n", "alice over ssh")
+		gs.must(t, dir, "push", "-q", "origin", "main")
+		if refs := g.lsRemote(t, s.gitURLAs("PRJ", "one", adminName, s.AdminPassword)); refs["refs/heads/main"] != id {
+			t.Errorf("after the SSH push main is %s, want %s", refs["refs/heads/main"], id)
+		}
+		// Read-only where alice only reads; nothing where she has nothing.
+		dir2, out, err := s.cloneSSH(t, g, key, "PRJ", "two")
+		if err != nil {
+			t.Fatalf("clone PRJ/two: %v\n%s", err, out)
+		}
+		gs.commitFile(t, dir2, "x.txt", "x\n", "x")
+		out, err = gs.run(dir2, "push", "origin", "main")
+		if err == nil || !strings.Contains(out, "may read but not push to PRJ/two") {
+			t.Errorf("push to a read-only repository: %v\n%s", err, out)
+		}
+		if _, out, err := s.cloneSSH(t, g, key, "OTH", "secret"); err == nil || !strings.Contains(out, "Repository not found") {
+			t.Errorf("clone of a repository alice cannot see: %v\n%s", err, out)
+		}
+		// The other accepted path shapes.
+		for _, u := range []string{"ssh://git@" + s.SSHAddr + "/scm/prj/one.git", "ssh://git@" + s.SSHAddr + "/PRJ/one"} {
+			if out, err := gs.run("", "ls-remote", u); err != nil || !strings.Contains(out, "refs/heads/main") {
+				t.Errorf("ls-remote %s: %v\n%s", u, err, out)
+			}
+		}
+		// Listed with lastAuthenticated (batched, shown before it is written).
+		keys := getJSON[page[restSSHKey]](t, s, "/rest/ssh/1.0/keys", alice.Name, alice.Password)
+		if len(keys.Values) != 1 || keys.Values[0].ID != k.ID || keys.Values[0].LastAuthenticated == nil {
+			t.Errorf("alice's keys: %+v", keys.Values)
+		} else if ms, err := strconv.ParseInt(*keys.Values[0].LastAuthenticated, 10, 64); err != nil || time.Since(time.UnixMilli(ms)) > time.Minute {
+			t.Errorf("lastAuthenticated %q", *keys.Values[0].LastAuthenticated)
+		}
+		// Deleting the key takes effect for the next connection.
+		st, b, _ := s.do(t, http.MethodDelete, "/rest/ssh/1.0/keys/"+strconv.FormatInt(k.ID, 10), alice.Name, alice.Password, nil)
+		mustStatus(t, "delete key", st, b, http.StatusNoContent)
+		if out, err := gs.run("", "ls-remote", s.sshURL("PRJ", "one")); err == nil || !strings.Contains(out, "Permission denied") {
+			t.Errorf("ls-remote with a deleted key: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("access key read-only", func(t *testing.T) {
+		key := sshKeygen(t, "ecdsa", 256, "build-server")
+		ak := s.addAccessKey(t, "PRJ/one", key, "REPO_READ")
+		if ak.Permission != "REPO_READ" || ak.Repository == nil || ak.Repository.Slug != "one" || ak.Key.Label != "build-server" || ak.Key.AlgorithmType != "ECDSA" {
+			t.Errorf("added access key %+v", ak)
+		}
+		dir, out, err := s.cloneSSH(t, g, key, "PRJ", "one")
+		if err != nil {
+			t.Fatalf("clone with a read-only access key: %v\n%s", err, out)
+		}
+		gs := s.gitSSH(g, key)
+		gs.commitFile(t, dir, "ci.txt", "ci\n", "ci")
+		out, err = gs.run(dir, "push", "origin", "main")
+		if err == nil || !strings.Contains(out, `access key "build-server" is read-only on PRJ/one`) {
+			t.Errorf("push with a read-only access key: %v\n%s", err, out)
+		}
+		for _, repo := range []string{"PRJ/two", "OTH/secret"} {
+			k, slug, _ := strings.Cut(repo, "/")
+			if _, out, err := s.cloneSSH(t, g, key, k, slug); err == nil || !strings.Contains(out, "Repository not found") {
+				t.Errorf("clone of %s with a key not added there: %v\n%s", repo, err, out)
+			}
+		}
+	})
+
+	t.Run("one key on two repositories then removed from one", func(t *testing.T) {
+		key := sshKeygen(t, "rsa", 3072, "deploy")
+		a1 := s.addAccessKey(t, "PRJ/two", key, "REPO_READ")
+		a2 := s.addAccessKey(t, "PRJ/three", key, "REPO_READ")
+		if a1.Key.ID != a2.Key.ID || a1.Key.BitLength != 3072 || a1.Key.AlgorithmType != "RSA" {
+			t.Errorf("one key twice: %+v / %+v", a1.Key, a2.Key)
+		}
+		id := strconv.FormatInt(a1.Key.ID, 10)
+		usages := getJSON[page[restAccessKey]](t, s, "/rest/keys/1.0/ssh/"+id+"/repos", adminName, s.AdminPassword)
+		if len(usages.Values) != 2 {
+			t.Errorf("usages: %+v", usages.Values)
+		}
+		for _, slug := range []string{"two", "three"} {
+			if _, out, err := s.cloneSSH(t, g, key, "PRJ", slug); err != nil {
+				t.Errorf("clone PRJ/%s: %v\n%s", slug, err, out)
+			}
+		}
+		st, b := s.asAdmin(t, http.MethodDelete, accessKeyPath("PRJ/two")+"/"+id, nil)
+		mustStatus(t, "remove the key from PRJ/two", st, b, http.StatusNoContent)
+		if _, out, err := s.cloneSSH(t, g, key, "PRJ", "two"); err == nil || !strings.Contains(out, "Repository not found") {
+			t.Errorf("clone PRJ/two after removal: %v\n%s", err, out)
+		}
+		if _, out, err := s.cloneSSH(t, g, key, "PRJ", "three"); err != nil {
+			t.Errorf("clone PRJ/three after removal from PRJ/two: %v\n%s", err, out)
+		}
+		usages = getJSON[page[restAccessKey]](t, s, "/rest/keys/1.0/ssh/"+id+"/repos", adminName, s.AdminPassword)
+		if len(usages.Values) != 1 || usages.Values[0].Repository == nil || usages.Values[0].Repository.Slug != "three" {
+			t.Errorf("usages after removal: %+v", usages.Values)
+		}
+		st, b = s.asAdmin(t, http.MethodGet, accessKeyPath("PRJ/two")+"/"+id, nil)
+		mustStatus(t, "GET the key on PRJ/two", st, b, http.StatusNotFound)
+	})
+
+	t.Run("project key reaches every repository of the project", func(t *testing.T) {
+		key := sshKeygen(t, "ed25519", 0, "project-ci")
+		ak := s.addAccessKey(t, "PRJ", key, "PROJECT_READ")
+		if ak.Project == nil || ak.Project.Key != "PRJ" || ak.Permission != "PROJECT_READ" {
+			t.Errorf("project key %+v", ak)
+		}
+		s.createRepo(t, "PRJ", "later")
+		for _, slug := range []string{"one", "two", "three", "later"} {
+			if _, out, err := s.cloneSSH(t, g, key, "PRJ", slug); err != nil {
+				t.Errorf("clone PRJ/%s with the project key: %v\n%s", slug, err, out)
+			}
+		}
+		if _, out, err := s.cloneSSH(t, g, key, "OTH", "secret"); err == nil || !strings.Contains(out, "Repository not found") {
+			t.Errorf("project key on another project: %v\n%s", err, out)
+		}
+		projects := getJSON[page[restAccessKey]](t, s, "/rest/keys/1.0/ssh/"+strconv.FormatInt(ak.Key.ID, 10)+"/projects", adminName, s.AdminPassword)
+		if len(projects.Values) != 1 || projects.Values[0].Project == nil || projects.Values[0].Project.Key != "PRJ" {
+			t.Errorf("project usages %+v", projects.Values)
+		}
+	})
+
+	t.Run("REPO_WRITE key pushes", func(t *testing.T) {
+		key := sshKeygen(t, "ed25519", 0, "writer")
+		ak := s.addAccessKey(t, "PRJ/three", key, "REPO_WRITE")
+		dir, out, err := s.cloneSSH(t, g, key, "PRJ", "three")
+		if err != nil {
+			t.Fatalf("clone: %v\n%s", err, out)
+		}
+		gs := s.gitSSH(g, key)
+		id := gs.commitFile(t, dir, "deploy.txt", "deployed\n", "deploy")
+		gs.must(t, dir, "push", "-q", "origin", "main")
+		if refs := g.lsRemote(t, s.gitURLAs("PRJ", "three", adminName, s.AdminPassword)); refs["refs/heads/main"] != id {
+			t.Errorf("main after the access key push: %s, want %s", refs["refs/heads/main"], id)
+		}
+		// Lowering the permission takes effect for the next connection.
+		st, b := s.asAdmin(t, http.MethodPut, accessKeyPath("PRJ/three")+"/"+strconv.FormatInt(ak.Key.ID, 10)+"/permission/REPO_READ", nil)
+		mustStatus(t, "set REPO_READ", st, b, http.StatusOK)
+		gs.commitFile(t, dir, "deploy2.txt", "again\n", "deploy again")
+		if out, err := gs.run(dir, "push", "origin", "main"); err == nil || !strings.Contains(out, "read-only") {
+			t.Errorf("push after lowering to REPO_READ: %v\n%s", err, out)
+		}
+		// Re-adding on the same resource updates the permission.
+		again := s.addAccessKey(t, "PRJ/three", key, "REPO_WRITE")
+		if again.Key.ID != ak.Key.ID || again.Permission != "REPO_WRITE" {
+			t.Errorf("re-added key %+v", again)
+		}
+		gs.must(t, dir, "push", "-q", "origin", "main")
+	})
+
+	t.Run("user key and access key exclusivity", func(t *testing.T) {
+		bob := s.createUser(t, "bob")
+		userKey := sshKeygen(t, "ed25519", 0, "bob")
+		s.addUserKey(t, bob.Name, bob.Password, userKey, "")
+		st, b := s.tryAddUserKey(t, bob.Name, bob.Password, "", userKey.Pub, "")
+		mustStatus(t, "same user key again", st, b, http.StatusConflict)
+		if errs := checkError(t, "duplicate key", b, ""); len(errs) > 0 && errs[0].Message != "The SSH key already exists on the system." {
+			t.Errorf("duplicate key message %q", errs[0].Message)
+		}
+		st, b = s.tryAddUserKey(t, alice.Name, alice.Password, "", userKey.Pub, "")
+		mustStatus(t, "bob's key added by alice", st, b, http.StatusConflict)
+		st, b = s.tryAddAccessKey(t, "PRJ/one", userKey.Pub, "REPO_READ")
+		mustStatus(t, "a user key as access key", st, b, http.StatusConflict)
+		checkError(t, "user key as access key", b, "")
+
+		accessKey := sshKeygen(t, "ed25519", 0, "ci")
+		s.addAccessKey(t, "PRJ/one", accessKey, "REPO_READ")
+		s.addAccessKey(t, "OTH/secret", accessKey, "REPO_READ")
+		st, b = s.tryAddUserKey(t, bob.Name, bob.Password, "", accessKey.Pub, "")
+		mustStatus(t, "an access key as user key", st, b, http.StatusConflict)
+		if !strings.Contains(string(b), "access key") {
+			t.Errorf("message: %s", b)
+		}
+	})
+
+	t.Run("invalid keys", func(t *testing.T) {
+		short := sshKeygen(t, "rsa", 1024, "short")
+		for _, tc := range []struct{ text, msg string }{
+			{short.Pub, "at least 2048 bits"},
+			{"not a key", "not a valid SSH public key"},
+			{"ssh-dss AAAAB3NzaC1kc3MAAACBAP== x", "DSA keys are not accepted"},
+			{"", "required"},
+		} {
+			st, b := s.tryAddUserKey(t, alice.Name, alice.Password, "", tc.text, "")
+			mustStatus(t, "add "+tc.text, st, b, http.StatusBadRequest)
+			if !strings.Contains(string(b), tc.msg) {
+				t.Errorf("add %q: %s, want a message containing %q", tc.text, b, tc.msg)
+			}
+			st, b = s.tryAddAccessKey(t, "PRJ/one", tc.text, "REPO_READ")
+			mustStatus(t, "add access key "+tc.text, st, b, http.StatusBadRequest)
+		}
+		key := sshKeygen(t, "ed25519", 0, "x")
+		st, b := s.tryAddAccessKey(t, "PRJ/one", key.Pub, "REPO_ADMIN")
+		mustStatus(t, "REPO_ADMIN access key", st, b, http.StatusBadRequest)
+		st, b = s.tryAddAccessKey(t, "PRJ", key.Pub, "REPO_READ")
+		mustStatus(t, "REPO_READ on a project", st, b, http.StatusBadRequest)
+		// Only repository and project administrators add access keys.
+		st, b, _ = s.do(t, http.MethodPost, accessKeyPath("PRJ/one"), alice.Name, alice.Password,
+			map[string]any{"key": map[string]any{"text": key.Pub}, "permission": "REPO_READ"})
+		mustStatus(t, "alice adds an access key without REPO_ADMIN", st, b, http.StatusUnauthorized)
+	})
+
+	t.Run("refused shell and commands", func(t *testing.T) {
+		key := sshKeygen(t, "ed25519", 0, "shelly")
+		s.addUserKey(t, alice.Name, alice.Password, key, "")
+		out, code := s.sshRun(t, key, "git")
+		if code == 0 || !strings.Contains(out, "does not provide shell access") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("shell: exit %d, output %q", code, out)
+		}
+		for _, cmd := range [][]string{{"ls", "-la"}, {"cat", "/etc/passwd"}, {"git-upload-pack", "'/../../etc'"}, {"bash", "-c", "id"}} {
+			out, code := s.sshRun(t, key, "git", cmd...)
+			if code == 0 || !strings.Contains(out, "latch:") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+				t.Errorf("%v: exit %d, output %q; want a non-zero exit and one line", cmd, code, out)
+			}
+		}
+		if out, code := s.sshRun(t, key, "alice", "git-upload-pack", "'/prj/one.git'"); code == 0 || !strings.Contains(out, "Permission denied") {
+			t.Errorf("user alice: exit %d, output %q", code, out)
+		}
+		// git archive --remote works over SSH (git-upload-archive).
+		gs := s.gitSSH(g, key)
+		tarPath := filepath.Join(t.TempDir(), "one.tar")
+		if out, err := gs.run("", "archive", "--remote="+s.sshURL("PRJ", "one"), "-o", tarPath, "main"); err != nil {
+			t.Errorf("git archive --remote: %v\n%s", err, out)
+		} else if st, err := os.Stat(tarPath); err != nil || st.Size() == 0 {
+			t.Errorf("archive: %v", err)
+		}
+	})
+}
+
+// TestSSHHostKeyStableAcrossRestart connects with strict host key checking
+// before and after a restart.
+func TestSSHHostKeyStableAcrossRestart(t *testing.T) {
+	s := startServer(t)
+	s.createProject(t, "PRJ", "Project")
+	s.createRepo(t, "PRJ", "repo")
+	key := sshKeygen(t, "ed25519", 0, "admin")
+	s.addUserKey(t, adminName, s.AdminPassword, key, "")
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+	pub, err := os.ReadFile(filepath.Join(s.DataDir, "ssh_host_ed25519_key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port := s.SSHHostPort()
+	if err := os.WriteFile(knownHosts, []byte("["+host+"]:"+port+" "+string(pub)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := newGit(t)
+	lsRemote := func(s *Server) (string, error) {
+		return g.withEnv("GIT_SSH_COMMAND=ssh "+strings.Join(s.sshOptions(key, knownHosts), " ")).run("", "ls-remote", s.sshURL("PRJ", "repo"))
+	}
+	if out, err := lsRemote(s); err != nil {
+		t.Fatalf("ls-remote with strict host key checking: %v\n%s", err, out)
+	}
+	s2 := s.restart(t)
+	// The port may differ after a restart: pin the same key for the new one.
+	host, port = s2.SSHHostPort()
+	if err := os.WriteFile(knownHosts, []byte("["+host+"]:"+port+" "+string(pub)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := lsRemote(s2); err != nil {
+		t.Fatalf("ls-remote after restart (host key changed?): %v\n%s", err, out)
+	}
+	pub2, _ := os.ReadFile(filepath.Join(s2.DataDir, "ssh_host_ed25519_key.pub"))
+	if string(pub2) != string(pub) {
+		t.Errorf("host key changed across restart:\n%s\n%s", pub, pub2)
+	}
+}
