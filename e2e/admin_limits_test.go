@@ -97,6 +97,23 @@ func TestAdminBruteForce(t *testing.T) {
 		admRetryAfter(t, "REST for an account locked over git", st, b, h, 30)
 	})
 
+	t.Run("the account is locked whatever login names it", func(t *testing.T) {
+		// Users log in by name or by email address: both name one account,
+		// so 10 failures by name lock the email login too (otherwise each
+		// alias gives a guesser 10 more tries per lock).
+		ivy := s.createUser(t, "ivy")
+		for i := 1; i <= 10; i++ {
+			st, _, _ := s.do(t, http.MethodGet, admProbe, ivy.Name, fmt.Sprintf("wrong-%d", i), nil)
+			if st != http.StatusUnauthorized {
+				t.Fatalf("wrong password #%d: %d, want 401", i, st)
+			}
+		}
+		st, b, h := s.do(t, http.MethodGet, admProbe, ivy.Email, ivy.Password, nil)
+		admRetryAfter(t, "login by email after 10 failures by name", st, b, h, 30)
+		st, b, h = s.do(t, http.MethodGet, admProbe, strings.ToUpper(ivy.Name), ivy.Password, nil)
+		admRetryAfter(t, "login by the name in upper case after 10 failures", st, b, h, 30)
+	})
+
 	t.Run("a success before the limit resets the counter", func(t *testing.T) {
 		for round := 0; round < 3; round++ {
 			for i := 0; i < 9; i++ {
@@ -281,6 +298,20 @@ func TestAdminRotation(t *testing.T) {
 		works(t, "new secret after the grace", ns.Token, true)
 	})
 
+	t.Run("revocation ends the grace secret too", func(t *testing.T) {
+		old := create("revoke-in-grace")
+		nt := mustRotate(t, old.ID, map[string]any{"graceSeconds": 3600})
+		works(t, "old secret within grace", old.Token, true)
+		st, b, _ := s.do(t, http.MethodDelete, coll+"/"+old.ID, rex.Name, rex.Password, nil)
+		mustStatus(t, "revoke", st, b, http.StatusNoContent)
+		works(t, "old (grace) secret after revocation", old.Token, false)
+		works(t, "new secret after revocation", nt.Token, false)
+		st, b, _ = s.do(t, http.MethodPost, admRotatePath(old.ID), rex.Name, rex.Password, nil)
+		if st != http.StatusNotFound {
+			t.Errorf("rotating a revoked token: %d, want 404; %s", st, truncate(b, 200))
+		}
+	})
+
 	t.Run("bad requests", func(t *testing.T) {
 		tk := create("bad")
 		for _, body := range []string{`{"graceSeconds":86401}`, `{"graceSeconds":-1}`, `{"graceSeconds":"60"}`, `{"graceSeconds":1e9}`, `[]`} {
@@ -398,6 +429,45 @@ func admStr[T any](p *T) string {
 		return "<absent>"
 	}
 	return fmt.Sprint(*p)
+}
+
+// TestAdminNewAddressOnce: "first use of a token from a new address" is
+// recorded once per address, not again whenever the token cache is
+// dropped (which any token, user or settings change anywhere does).
+func TestAdminNewAddressOnce(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, WithoutSSH())
+	u := s.createUser(t, "nia")
+	other := s.createUser(t, "oto")
+	s.admPut(t, `{"network":{"trustedProxies":["127.0.0.1/32"]}}`)
+	tk := s.admCreateToken(t, admUserTokens(u.Name), u.Name, u.Password, map[string]any{"name": "t", "permissions": []string{"REPO_READ"}})
+	use := func(addr string) {
+		t.Helper()
+		s.admExpect(t, "use from "+addr, admHdr(admBearer(tk.Token), "X-Forwarded-For", addr), http.StatusOK)
+	}
+	use("203.0.113.1")
+	use("203.0.113.2")
+	use("203.0.113.1")
+	// Unrelated changes: another user's token, a settings change.
+	s.admCreateToken(t, admUserTokens(other.Name), other.Name, other.Password, map[string]any{"name": "x", "permissions": []string{"REPO_READ"}})
+	use("203.0.113.1")
+	use("203.0.113.2")
+	s.admPut(t, `{"network":{"trustedProxies":["127.0.0.1/32"]},"tokens":{"maxPerUser":99}}`)
+	use("203.0.113.2")
+	use("203.0.113.1")
+	use("203.0.113.3")
+	evs := getJSON[page[admEvent]](t, s, admAudit+"?type=token.new_address&limit=1000", adminName, s.AdminPassword).Values
+	count := map[string]int{}
+	for _, e := range evs {
+		if e.CredentialID == tk.ID {
+			count[e.Address]++
+		}
+	}
+	for _, a := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
+		if count[a] != 1 {
+			t.Errorf("token.new_address for %s recorded %d times, want once (counts %v)", a, count[a], count)
+		}
+	}
 }
 
 func redactAdm(s string) string {

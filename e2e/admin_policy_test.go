@@ -5,6 +5,7 @@ package e2e
 // create, use and manage tokens.
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
@@ -100,6 +101,30 @@ func TestAdminExpiryPolicy(t *testing.T) {
 		// Updating an old token is still allowed (its expiry never changes).
 		st, b, _ := s.do(t, http.MethodPost, coll+"/"+forever.ID, u.Name, u.Password, map[string]any{"name": "forever-renamed"})
 		mustStatus(t, "update an old token under the policy", st, b, http.StatusOK)
+	})
+
+	t.Run("maxPerUser", func(t *testing.T) {
+		s.admPut(t, `{"tokens":{"maxPerUser":3}}`)
+		mu := s.createUser(t, "max")
+		mc := admUserTokens(mu.Name)
+		for i := range 3 {
+			s.admCreateToken(t, mc, mu.Name, mu.Password, body(fmt.Sprintf("m%d", i), nil))
+		}
+		st, b, _ := s.do(t, http.MethodPut, mc, mu.Name, mu.Password, body("m3", nil))
+		if st != http.StatusBadRequest {
+			t.Errorf("4th token with maxPerUser 3: %d, want 400; %s", st, truncate(b, 200))
+		} else if msg := admMessages(t, "4th token", b); !strings.Contains(msg, "3") {
+			t.Errorf("4th token: message %q does not state the limit 3", msg)
+		}
+		// u already holds more than 3: no new ones, existing ones kept.
+		if n := len(s.admTokens(t, coll, u.Name, u.Password)); n <= 3 {
+			t.Fatalf("setup: %s holds %d tokens", u.Name, n)
+		}
+		st, _, _ = s.do(t, http.MethodPut, coll, u.Name, u.Password, body("over", nil))
+		if st != http.StatusBadRequest {
+			t.Errorf("a user over the new maximum created a token: %d", st)
+		}
+		s.admExpect(t, "existing token of a user over the new maximum", admHdr(admBearer(forever.Token)), http.StatusOK)
 	})
 
 	t.Run("policy off again", func(t *testing.T) {

@@ -315,6 +315,10 @@ func TestAdminSettingsAPI(t *testing.T) {
 				t.Errorf("%s: message %q does not name the field %s", c.name, errs[0].Message, c.field)
 			}
 		}
+		big := `{"network":{"allowedCidrs":["` + strings.Repeat("1", 2<<20) + `"]}}`
+		if st, b := s.asAdmin(t, http.MethodPut, admSettings, big); st != http.StatusRequestEntityTooLarge && st != http.StatusBadRequest {
+			t.Errorf("PUT of a 2 MB document: %d, want 413 (or 400); %s", st, truncate(b, 200))
+		}
 		admSameJSON(t, "GET after refused PUTs", s.admGetSettings(t), string(before))
 		// Password REST access still works: the refused {auth} section
 		// was not applied.
