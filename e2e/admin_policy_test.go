@@ -175,10 +175,21 @@ func TestAdminPasswordPolicy(t *testing.T) {
 		mustStatus(t, "REST as the bootstrap SYS_ADMIN with a password", st, b, http.StatusOK)
 		st, b, _ = s.do(t, http.MethodGet, admProbe, sys.Name, sys.Password, nil)
 		mustStatus(t, "REST as another SYS_ADMIN with a password", st, b, http.StatusOK)
-		// ... but a wrong password is still wrong for them.
-		st, b, _ = s.do(t, http.MethodGet, admProbe, sys.Name, "wrong", nil)
-		if st != http.StatusUnauthorized {
-			t.Errorf("SYS_ADMIN with a wrong password: %d, want 401; %s", st, truncate(b, 200))
+		// ... but a wrong password does not let them in, and the answer
+		// must not tell an anonymous caller which accounts are system
+		// administrators: a wrong password answers alike for a SYS_ADMIN,
+		// a plain user and an unknown name.
+		answers := map[string]string{}
+		for _, who := range []string{sys.Name, u.Name, "no-such-user"} {
+			st, b, _ = s.do(t, http.MethodGet, admProbe, who, "wrong-password", nil)
+			if st == http.StatusOK {
+				t.Errorf("%s with a wrong password got in", who)
+			}
+			answers[who] = fmt.Sprintf("%d %s", st, admCompact(b))
+		}
+		if answers[sys.Name] != answers[u.Name] || answers[u.Name] != answers["no-such-user"] {
+			t.Errorf("with passwordForRest false a wrong password reveals who is a system administrator:\n SYS_ADMIN: %s\n user:      %s\n unknown:   %s",
+				answers[sys.Name], answers[u.Name], answers["no-such-user"])
 		}
 		// Git with a password is a different switch: still on.
 		if out, err := admClone(t, g, s.gitURLAs("PW", "r", u.Name, u.Password)); err != nil {
