@@ -133,9 +133,6 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (*latch.Pr
 	} else {
 		p, err = a.authenticatePassword(ctx, at)
 	}
-	if err == nil {
-		err = a.checkNetwork(p, at.Addr)
-	}
 	if err != nil {
 		a.failed(ctx, at, login, err)
 		return nil, err
@@ -146,25 +143,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (*latch.Pr
 	return p, nil
 }
 
-// checkNetwork applies the instance's and the credential's address ranges to
-// tokens and keys.
-func (a *Authenticator) checkNetwork(p *latch.Principal, addr netip.Addr) error {
+// CheckNetwork applies the instance's and the credential's address ranges
+// to a principal authenticated elsewhere (SSH keys); tokens are checked as
+// they are resolved. Passwords are not bound to networks.
+func (a *Authenticator) CheckNetwork(p *latch.Principal, addr netip.Addr) error {
 	if p.Credential == latch.CredPassword {
 		return nil
 	}
-	if !a.settings().Network.Allowed(addr) {
-		return &Refused{Reason: ErrOutOfRange, TokenID: p.CredentialID}
-	}
-	if len(p.AllowedCIDRs) > 0 && !settings.InRanges(p.AllowedCIDRs, addr) {
+	if !a.settings().Network.Allowed(addr) ||
+		(len(p.AllowedCIDRs) > 0 && !settings.InRanges(p.AllowedCIDRs, addr)) {
 		return &Refused{Reason: ErrOutOfRange, TokenID: p.CredentialID}
 	}
 	return nil
-}
-
-// CheckNetwork applies the network policy to a principal authenticated
-// elsewhere (SSH keys).
-func (a *Authenticator) CheckNetwork(p *latch.Principal, addr netip.Addr) error {
-	return a.checkNetwork(p, addr)
 }
 
 // failed counts and audits a failed attempt.

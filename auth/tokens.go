@@ -171,8 +171,17 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 			return nil, &Refused{Reason: ErrTokenWrongUser, TokenID: tok.ID}
 		}
 	}
-	if t.policy != nil && !settings.InGroups(t.policy.Current().Tokens.UseGroups, e.groups) {
+	pol := settings.Default()
+	if t.policy != nil {
+		pol = t.policy.Current()
+	}
+	if !settings.InGroups(pol.Tokens.UseGroups, e.groups) {
 		return nil, &Refused{Reason: ErrNotInUseGroups, TokenID: tok.ID}
+	}
+	p := PrincipalOf(tok, &e.user)
+	// Checked here, before the use is recorded: a refused use is no use.
+	if !pol.Network.Allowed(at.Addr) || (len(p.AllowedCIDRs) > 0 && !settings.InRanges(p.AllowedCIDRs, at.Addr)) {
+		return nil, &Refused{Reason: ErrOutOfRange, TokenID: tok.ID}
 	}
 	if e.firstUseFrom(at.Addr) {
 		t.audit.Record(ctx, store.AuditEvent{Type: audit.TokenNewAddress, ActorID: e.user.ID, ActorName: e.user.Name,
@@ -182,8 +191,7 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 	if t.uses != nil {
 		t.uses.Used(tok.ID, now, at.Addr)
 	}
-	user := e.user
-	return PrincipalOf(tok, &user), nil
+	return p, nil
 }
 
 func kindOf(k latch.CredentialKind) token.Kind {
@@ -202,7 +210,8 @@ func kindOf(k latch.CredentialKind) token.Kind {
 
 // PrincipalOf builds the principal a stored token acts as.
 func PrincipalOf(tok *store.AccessToken, owner *latch.User) *latch.Principal {
-	p := &latch.Principal{User: owner, Credential: tok.Kind, CredentialID: tok.ID, ExpiresAt: tok.ExpiresAt}
+	u := *owner
+	p := &latch.Principal{User: &u, Credential: tok.Kind, CredentialID: tok.ID, ExpiresAt: tok.ExpiresAt}
 	lim := &latch.Limits{}
 	for _, perm := range tok.Permissions {
 		switch perm.Scope() {
@@ -244,8 +253,9 @@ type UseTracker struct {
 	mu      sync.Mutex
 	pending map[string]store.TokenUse
 
-	stop chan struct{}
-	done chan struct{}
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // NewUseTracker returns a tracker that flushes every interval.
@@ -322,9 +332,10 @@ func (u *UseTracker) loop() {
 	}
 }
 
-// Close stops the background flush and writes what is pending.
+// Close stops the background flush and writes what is pending. It may be
+// called more than once.
 func (u *UseTracker) Close(ctx context.Context) error {
-	close(u.stop)
+	u.closeOnce.Do(func() { close(u.stop) })
 	<-u.done
 	return u.Flush(ctx)
 }

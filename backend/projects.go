@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/latchhq/latch"
@@ -92,6 +93,13 @@ func (b *Backend) Project(ctx context.Context, p *latch.Principal, key string) (
 // ListProjects lists the projects the principal may read.
 func (b *Backend) ListProjects(ctx context.Context, p *latch.Principal, name string, pg store.Page) (Page[latch.Project], error) {
 	pg = clampPage(pg)
+	if p != nil && p.Grants != nil {
+		rows, err := b.grantProjects(ctx, p, name)
+		if err != nil {
+			return Page[latch.Project]{}, err
+		}
+		return pageOf(window(rows, pg), pg), nil
+	}
 	rows, err := b.store.ListProjects(ctx, store.ProjectFilter{Name: name, Visibility: b.visibility(p)}, pg)
 	if err != nil {
 		return Page[latch.Project]{}, fmt.Errorf("list projects: %w", err)
@@ -99,14 +107,94 @@ func (b *Backend) ListProjects(ctx context.Context, p *latch.Principal, name str
 	return pageOf(rows, pg), nil
 }
 
-// visibility maps a principal to a listing filter. Self-contained
-// principals (project and repository tokens) see only public entries plus
-// what their grants cover, which listings then filter by authorization.
+// visibility maps a user principal to a listing filter.
 func (b *Backend) visibility(p *latch.Principal) store.Visibility {
 	if p == nil || p.User == nil || !p.User.Active || p.Grants != nil {
 		return store.Visibility{}
 	}
 	return store.Visibility{UserID: p.User.ID}
+}
+
+// grantProjects lists, ordered by key, the projects that a self-contained
+// principal's grants (project and repository tokens) reach. Such principals
+// hold a grant or two, so the listing is built in memory.
+func (b *Backend) grantProjects(ctx context.Context, p *latch.Principal, name string) ([]latch.Project, error) {
+	seen := map[int64]bool{}
+	var out []latch.Project
+	for _, g := range p.Grants {
+		id := g.Resource.ProjectID
+		if id == 0 || seen[id] {
+			continue
+		}
+		seen[id] = true
+		proj, err := b.store.ProjectByID(ctx, id)
+		if errors.Is(err, latch.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list projects: %w", err)
+		}
+		if containsFold(proj.Name, name) {
+			out = append(out, *proj)
+		}
+	}
+	slices.SortFunc(out, func(a, b latch.Project) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// grantRepos lists, ordered by project key and slug, the repositories that a
+// self-contained principal's grants reach, within the filter's project.
+func (b *Backend) grantRepos(ctx context.Context, p *latch.Principal, f store.RepoFilter) ([]latch.Repository, error) {
+	seen := map[int64]bool{}
+	var out []latch.Repository
+	add := func(r latch.Repository) {
+		if !seen[r.ID] && (f.ProjectID == 0 || r.ProjectID == f.ProjectID) && containsFold(r.Name, f.Name) {
+			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	for _, g := range p.Grants {
+		if g.Resource.RepoID != 0 {
+			r, err := b.store.RepoByID(ctx, g.Resource.RepoID)
+			if errors.Is(err, latch.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list repositories: %w", err)
+			}
+			add(*r)
+			continue
+		}
+		if g.Resource.ProjectID == 0 {
+			continue
+		}
+		rows, err := b.store.ListRepos(ctx, store.RepoFilter{ProjectID: g.Resource.ProjectID, Visibility: store.Visibility{All: true}}, store.Page{})
+		if err != nil {
+			return nil, fmt.Errorf("list repositories: %w", err)
+		}
+		for _, r := range rows {
+			add(r)
+		}
+	}
+	slices.SortFunc(out, func(a, b latch.Repository) int {
+		if c := strings.Compare(a.Project.Key, b.Project.Key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Slug, b.Slug)
+	})
+	return out, nil
+}
+
+func containsFold(s, sub string) bool {
+	return sub == "" || strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// window cuts rows to a page fetched with Limit+1, as the store does.
+func window[T any](rows []T, p store.Page) []T {
+	if p.Start >= len(rows) {
+		return nil
+	}
+	return rows[p.Start:min(len(rows), p.Start+p.Limit+1)]
 }
 
 // UpdateProject changes a project's key, name, description or visibility
@@ -294,6 +382,13 @@ func (b *Backend) ListRepos(ctx context.Context, p *latch.Principal, projectKey,
 		f.ProjectID = proj.ID
 	}
 	pg = clampPage(pg)
+	if p != nil && p.Grants != nil {
+		rows, err := b.grantRepos(ctx, p, f)
+		if err != nil {
+			return Page[latch.Repository]{}, err
+		}
+		return pageOf(window(rows, pg), pg), nil
+	}
 	rows, err := b.store.ListRepos(ctx, f, pg)
 	if err != nil {
 		return Page[latch.Repository]{}, fmt.Errorf("list repositories: %w", err)

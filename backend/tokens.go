@@ -180,14 +180,16 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	now := b.now()
 	t := &store.AccessToken{Kind: s.kind, Name: *in.Name, CreatedAt: now.UnixMilli(), CreatedBy: p.UserID()}
 	if in.Permissions == nil {
-		t.Permissions = defaultTokenPermissions(s.kind)
+		if t.Permissions, err = b.defaultTokenPermissions(ctx, s); err != nil {
+			return nil, err
+		}
 	} else if t.Permissions, err = validateTokenPermissions(s.kind, *in.Permissions); err != nil {
 		return nil, err
 	}
 	if in.ExpiryDays != nil {
 		d := *in.ExpiryDays
 		if d < 0 || d > MaxExpiryDays {
-			return nil, latch.Invalidf("expiryDays must be between 1 and %d.", MaxExpiryDays)
+			return nil, latch.Invalidf("expiryDays must be between 1 and %d, or 0 or absent for no expiry.", MaxExpiryDays)
 		}
 		if d > 0 {
 			t.ExpiresAt = now.Add(time.Duration(d) * 24 * time.Hour).UnixMilli()
@@ -307,16 +309,23 @@ func (b *Backend) createServiceUser(ctx context.Context, tx store.Store, s token
 }
 
 // defaultTokenPermissions is what a token holds when the request names
-// none: for personal tokens the owner's current levels (no cap), for
-// project and repository tokens read access.
-func defaultTokenPermissions(k latch.CredentialKind) []latch.Permission {
-	switch k {
+// none. For a personal token, as in Data Center, the owner's current levels:
+// the highest project and repository levels they hold anywhere, fixed at
+// creation (read at least). For project and repository tokens, read access.
+func (b *Backend) defaultTokenPermissions(ctx context.Context, s tokenScope) ([]latch.Permission, error) {
+	switch s.kind {
 	case latch.CredRepoToken:
-		return []latch.Permission{latch.RepoRead}
+		return []latch.Permission{latch.RepoRead}, nil
 	case latch.CredProjectToken:
-		return []latch.Permission{latch.ProjectRead, latch.RepoRead}
+		return []latch.Permission{latch.ProjectRead, latch.RepoRead}, nil
 	}
-	return []latch.Permission{latch.ProjectAdmin, latch.RepoAdmin}
+	a, err := b.store.HighestAccess(ctx, s.user.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read owner's access: %w", err)
+	}
+	proj := max(a.Project, latch.LevelRead)
+	repo := max(a.Repo, proj)
+	return []latch.Permission{latch.PermissionFor(latch.ScopeProject, proj), latch.PermissionFor(latch.ScopeRepo, repo)}, nil
 }
 
 // validateTokenPermissions applies Data Center's rules: at most one project
@@ -350,20 +359,26 @@ func validateTokenPermissions(k latch.CredentialKind, names []string) ([]latch.P
 		}
 		*dst = p
 	}
-	if k == latch.CredRepoToken && proj != "" {
-		return nil, latch.Invalidf("Repository tokens take repository permissions only (REPO_READ, REPO_WRITE or REPO_ADMIN).")
+	if k == latch.CredRepoToken {
+		if proj != "" {
+			return nil, latch.Invalidf("Repository tokens take repository permissions only (REPO_READ, REPO_WRITE or REPO_ADMIN).")
+		}
+		return []latch.Permission{repo}, nil
 	}
-	if repo == "" {
-		return nil, latch.Invalidf("A repository permission (REPO_READ, REPO_WRITE or REPO_ADMIN) is required.")
+	// A level named alone implies its partner, as Data Center's forms do:
+	// a repository level comes with PROJECT_READ, a project level with the
+	// same repository level (the repository level must be at least the
+	// project level).
+	switch {
+	case proj == "":
+		proj = latch.ProjectRead
+	case repo == "":
+		repo = latch.PermissionFor(latch.ScopeRepo, proj.Level())
 	}
-	if proj != "" && repo.Level() < proj.Level() {
+	if repo.Level() < proj.Level() {
 		return nil, latch.Invalidf("A token's repository permission must be at least its project permission: %s cannot go with %s.", proj, repo)
 	}
-	out := []latch.Permission{repo}
-	if proj != "" {
-		out = []latch.Permission{proj, repo}
-	}
-	return out, nil
+	return []latch.Permission{proj, repo}, nil
 }
 
 func validateCIDRs(in []string) ([]string, error) {

@@ -428,7 +428,6 @@ func TestAccessTokenBadInput(t *testing.T) {
 		{"lower-case permission", `{"name":"x","permissions":["repo_read"]}`},
 		{"two repository levels", `{"name":"x","permissions":["REPO_READ","REPO_WRITE"]}`},
 		{"two project levels", `{"name":"x","permissions":["PROJECT_READ","PROJECT_WRITE","REPO_ADMIN"]}`},
-		{"project level only", `{"name":"x","permissions":["PROJECT_READ"]}`},
 		{"permissions not an array", `{"name":"x","permissions":"REPO_READ"}`},
 		{"permission not a string", `{"name":"x","permissions":[1]}`},
 		{"negative expiryDays", `{"name":"x","permissions":["REPO_READ"],"expiryDays":-1}`},
@@ -465,8 +464,8 @@ func TestAccessTokenBadInput(t *testing.T) {
 	})
 	t.Run("update", func(t *testing.T) {
 		for _, c := range bodies {
-			if strings.HasPrefix(c.what, "no name") || strings.Contains(c.what, "null name") || c.what == "project level only" {
-				continue // fields may be omitted on update; PROJECT_READ alone is a create-only question
+			if strings.HasPrefix(c.what, "no name") || strings.Contains(c.what, "null name") {
+				continue // fields may be omitted on update
 			}
 			st, b, _ := s.do(t, http.MethodPost, userTokens("inputs")+"/"+good.ID, u.Name, u.Password, c.body)
 			if expectStatus(t, "POST update: "+c.what, st, b, ok4xx...) {
@@ -517,9 +516,24 @@ func TestAccessTokenBadInput(t *testing.T) {
 		if st == http.StatusOK {
 			tk := decodeJSON[restToken](t, body)
 			s.addSecret(tk.Token)
-			if !slices.Equal(tk.Permissions, []string{"REPO_READ"}) {
+			// A repository level alone comes with PROJECT_READ.
+			if !slices.Equal(tk.Permissions, []string{"PROJECT_READ", "REPO_READ"}) {
 				t.Errorf("permissions %v", tk.Permissions)
 			}
+		}
+	})
+	t.Run("a level alone implies its partner", func(t *testing.T) {
+		for perm, want := range map[string][]string{
+			"PROJECT_READ":  {"PROJECT_READ", "REPO_READ"},
+			"PROJECT_WRITE": {"PROJECT_WRITE", "REPO_WRITE"},
+			"REPO_ADMIN":    {"PROJECT_READ", "REPO_ADMIN"},
+		} {
+			tk := s.createTokenAs(t, userTokens("inputs"), u.Name, u.Password, tokReq("alone "+perm, perm))
+			if !slices.Equal(tk.Permissions, want) {
+				t.Errorf("%s alone: permissions %v, want %v", perm, tk.Permissions, want)
+			}
+			st, body, _ := s.do(t, http.MethodDelete, userTokens("inputs")+"/"+tk.ID, u.Name, u.Password, nil)
+			mustStatus(t, "delete", st, body, http.StatusNoContent)
 		}
 	})
 

@@ -28,8 +28,9 @@ const (
 	// maxShown is how many findings a refusal or warning lists.
 	maxShown = 5
 	// wholeBlob is the size up to which a blob is read whole into a reused
-	// buffer and scanned in one call; larger blobs are streamed.
-	wholeBlob = 32 << 20
+	// buffer (one per worker) and scanned in one call; larger blobs are
+	// streamed.
+	wholeBlob = 8 << 20
 	// commitLookup bounds the time spent naming the commits that introduce
 	// the blocking blobs.
 	commitLookup = 10 * time.Second
@@ -130,43 +131,6 @@ func (s *Service) PreReceive(ctx context.Context, p *gitrepo.Push) error {
 
 // PostReceive implements gitrepo.PushHandler; it does nothing.
 func (s *Service) PostReceive(context.Context, *gitrepo.Push) {}
-
-// scanPush scans every blob the push adds with the latch rules. Inline
-// allow markers do not apply: a live credential gets through only with the
-// audited push option.
-func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding, error) {
-	var out []*pushFinding
-	var buf []byte
-	err := p.ScanBlobs(ctx, func(b gitrepo.Blob, r io.Reader) error {
-		var fs []scan.Finding
-		if b.Size <= wholeBlob {
-			if int64(cap(buf)) < b.Size {
-				buf = make([]byte, b.Size)
-			}
-			data := buf[:b.Size]
-			if _, err := io.ReadFull(r, data); err != nil {
-				return fmt.Errorf("leaks: reading blob %s: %w", b.ID, err)
-			}
-			if bytes.Contains(data, []byte(scan.AllowMarker)) {
-				data = neutralize(data)
-			}
-			fs = s.scanner.Scan(data, b.Path)
-		} else {
-			var err error
-			if fs, err = s.scanner.ScanReader(&markerReader{r: r}, b.Path); err != nil {
-				return fmt.Errorf("leaks: scanning blob %s: %w", b.ID, err)
-			}
-		}
-		for _, f := range fs {
-			out = append(out, &pushFinding{blob: b, line: f.Line, secret: f.Secret, kind: f.Kind})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
 
 // liveFindings keeps the findings whose credential is live, looking each
 // distinct secret up once.

@@ -185,3 +185,24 @@ func TestPushProtectionManyFindings(t *testing.T) {
 		t.Errorf("refusal:\n%s", out)
 	}
 }
+
+// Blobs over the whole-read size are streamed; a token at their end, behind
+// an allow marker, is still found at the right line. Many small blobs are
+// split between workers.
+func TestPushProtectionLargeAndManyBlobs(t *testing.T) {
+	e := newEnv(t)
+	live := e.createToken(t, e.alice, "big")
+	srv := newGitServer(t, e.svc, e.alice)
+	wt := newWorktree(t)
+	big := strings.Repeat("0123456789abcdef\n", 9<<20/17) + "key: " + live.Secret + " # latch:allow\n"
+	lines := strings.Count(big, "\n")
+	files := map[string][]byte{"big/data.yml": []byte(big)}
+	for i := range 300 {
+		files[fmt.Sprintf("small/%03d.txt", i)] = []byte(strings.Repeat(fmt.Sprintf("line %d\n", i), 1000))
+	}
+	commit(t, wt, files, "big")
+	out, err := git(wt, "push", srv.url, "main")
+	if err == nil || !strings.Contains(out, fmt.Sprintf("big/data.yml:%d", lines)) {
+		t.Fatalf("token at the end of a large blob: %v\n%s", err, out)
+	}
+}

@@ -145,3 +145,24 @@ func (s *Store) Access(ctx context.Context, userID int64, r latch.Resource) (lat
 	}
 	return a, nil
 }
+
+// HighestAccess returns the highest levels user id holds anywhere: globally,
+// on any project, and on any repository (project grants count for their
+// repositories); a global ADMIN holds admin everywhere.
+func (s *Store) HighestAccess(ctx context.Context, userID int64) (latch.Access, error) {
+	if userID == 0 {
+		return latch.Access{}, nil
+	}
+	var a latch.Access
+	err := s.q.QueryRowContext(ctx, userGrantsCTE+`SELECT
+		COALESCE((SELECT MAX(level) FROM ug WHERE project_id = 0 AND repo_id = 0), 0),
+		COALESCE((SELECT MAX(level) FROM ug WHERE project_id <> 0 AND repo_id = 0), 0),
+		COALESCE((SELECT MAX(level) FROM ug WHERE project_id <> 0), 0)`, userID).Scan(&a.Global, &a.Project, &a.Repo)
+	if err != nil {
+		return latch.Access{}, s.wrap(err, "read highest access of user %d", userID)
+	}
+	if a.Global >= latch.LevelAdmin {
+		a.Project, a.Repo = latch.LevelAdmin, latch.LevelAdmin
+	}
+	return a, nil
+}

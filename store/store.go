@@ -153,6 +153,10 @@ type Permissions interface {
 	GroupGrants(ctx context.Context, r latch.Resource, filter string, p Page) ([]GroupGrant, error)
 	// DirectPermission returns the permission granted on r to exactly s, or "".
 	DirectPermission(ctx context.Context, r latch.Resource, s Subject) (latch.Permission, error)
+	// HighestAccess returns the highest levels a user holds anywhere:
+	// globally, on any project and on any repository (project grants
+	// counting for their repositories); a global ADMIN holds admin on all.
+	HighestAccess(ctx context.Context, userID int64) (latch.Access, error)
 }
 
 // Secrets stores server-wide values such as the token digest key.

@@ -14,8 +14,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"hash"
 	"hash/crc32"
+	"io"
 	"strings"
+	"sync"
 )
 
 // Kind is the prefix that names the kind of a credential.
@@ -169,18 +172,29 @@ func IsBase62(c byte) bool { return digit(c) >= 0 }
 // HMAC-SHA256 of the token with the server secret as the key.
 type Digest [sha256.Size]byte
 
-// Hasher computes token digests with one server secret.
-type Hasher struct{ key []byte }
+// Hasher computes token digests with one server secret. It is safe for
+// concurrent use.
+type Hasher struct {
+	// macs pools keyed HMAC states: keying one costs as much as the digest.
+	macs sync.Pool
+}
 
 // NewHasher returns a Hasher keyed by secret.
-func NewHasher(secret []byte) *Hasher { return &Hasher{key: append([]byte(nil), secret...)} }
+func NewHasher(secret []byte) *Hasher {
+	key := append([]byte(nil), secret...)
+	h := &Hasher{}
+	h.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return h
+}
 
 // Digest returns the keyed digest of tok.
 func (h *Hasher) Digest(tok string) Digest {
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(tok))
+	m := h.macs.Get().(hash.Hash)
+	m.Reset()
+	io.WriteString(m, tok)
 	var d Digest
 	m.Sum(d[:0])
+	h.macs.Put(m)
 	return d
 }
 

@@ -1,0 +1,197 @@
+package leaks
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/latchhq/latch/gitrepo"
+	"github.com/latchhq/latch/scan"
+)
+
+// Parallel blob scanning.
+const (
+	// maxWorkers bounds the git cat-file processes (and scanning
+	// goroutines) of one push.
+	maxWorkers = 4
+	// perWorker is the least content worth another worker: below it the
+	// cost of a process outweighs the gain.
+	perWorker = 1 << 20
+)
+
+// scanPush scans every blob the push adds with the latch rules. The blobs
+// are listed once (gitrepo's NewBlobs), split by size between up to one
+// worker per core, and each worker streams its share through its own
+// `git cat-file --batch`, so that inflating and scanning use every core.
+// Inline allow markers do not apply: a live credential gets through only
+// with the audited push option.
+func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding, error) {
+	var blobs []gitrepo.Blob
+	var total int64
+	for b, err := range p.NewBlobs(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		blobs = append(blobs, b)
+		total += b.Size
+	}
+	if len(blobs) == 0 {
+		return nil, nil
+	}
+	n := int(min(int64(runtime.GOMAXPROCS(0)), int64(maxWorkers), int64(len(blobs)), max(1, total/perWorker)))
+	groups := partition(blobs, n)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		out      []*pushFinding
+		firstErr error
+	)
+	for _, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fs, err := s.scanBlobs(ctx, p, g)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				return
+			}
+			out = append(out, fs...)
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	// Report in a stable order: by path, then line.
+	slices.SortStableFunc(out, func(a, b *pushFinding) int {
+		return cmp.Or(strings.Compare(a.blob.Path, b.blob.Path), cmp.Compare(a.line, b.line))
+	})
+	return out, nil
+}
+
+// partition splits blobs into n groups of about equal total size, largest
+// blob first to the lightest group.
+func partition(blobs []gitrepo.Blob, n int) [][]gitrepo.Blob {
+	if n <= 1 {
+		return [][]gitrepo.Blob{blobs}
+	}
+	sorted := slices.Clone(blobs)
+	slices.SortFunc(sorted, func(a, b gitrepo.Blob) int { return cmp.Compare(b.Size, a.Size) })
+	groups := make([][]gitrepo.Blob, n)
+	load := make([]int64, n)
+	for _, b := range sorted {
+		i := 0
+		for j := 1; j < n; j++ {
+			if load[j] < load[i] {
+				i = j
+			}
+		}
+		groups[i] = append(groups[i], b)
+		load[i] += b.Size
+	}
+	return groups
+}
+
+// scanBlobs streams blobs through one `git cat-file --batch` and scans each.
+func (s *Service) scanBlobs(ctx context.Context, p *gitrepo.Push, blobs []gitrepo.Blob) ([]*pushFinding, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd, err := p.Command(ctx, "cat-file", "--batch=%(objectname) %(objecttype) %(objectsize)")
+	if err != nil {
+		return nil, err
+	}
+	var ids strings.Builder
+	for _, b := range blobs {
+		ids.WriteString(b.ID)
+		ids.WriteByte('\n')
+	}
+	cmd.Stdin = strings.NewReader(ids.String())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("leaks: cat-file: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("leaks: cat-file: %w", err)
+	}
+	out, readErr := s.readBatch(bufio.NewReaderSize(stdout, 64<<10), blobs)
+	if readErr != nil {
+		cancel()
+		io.Copy(io.Discard, stdout)
+	}
+	waitErr := cmd.Wait()
+	switch {
+	case readErr != nil:
+		return nil, readErr
+	case waitErr != nil:
+		return nil, fmt.Errorf("leaks: git cat-file: %w: %s", waitErr, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// readBatch reads cat-file --batch output for blobs, in order, scanning
+// each.
+func (s *Service) readBatch(br *bufio.Reader, blobs []gitrepo.Blob) ([]*pushFinding, error) {
+	var out []*pushFinding
+	var buf []byte
+	for _, b := range blobs {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("leaks: reading cat-file: %w", err)
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != b.ID || f[1] != "blob" {
+			return nil, fmt.Errorf("leaks: cat-file answered %q for blob %s", strings.TrimSpace(line), b.ID)
+		}
+		size, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || size < 0 {
+			return nil, fmt.Errorf("leaks: cat-file answered %q", strings.TrimSpace(line))
+		}
+		var fs []scan.Finding
+		if size <= wholeBlob {
+			if int64(cap(buf)) < size {
+				buf = make([]byte, size)
+			}
+			data := buf[:size]
+			if _, err := io.ReadFull(br, data); err != nil {
+				return nil, fmt.Errorf("leaks: reading blob %s: %w", b.ID, err)
+			}
+			if bytes.Contains(data, []byte(scan.AllowMarker)) {
+				data = neutralize(data)
+			}
+			fs = s.scanner.Scan(data, b.Path)
+		} else {
+			lr := &io.LimitedReader{R: br, N: size}
+			if fs, err = s.scanner.ScanReader(&markerReader{r: lr}, b.Path); err != nil {
+				return nil, fmt.Errorf("leaks: scanning blob %s: %w", b.ID, err)
+			}
+			if lr.N != 0 {
+				return nil, fmt.Errorf("leaks: reading blob %s: %w", b.ID, io.ErrUnexpectedEOF)
+			}
+		}
+		if c, err := br.ReadByte(); err != nil || c != '\n' {
+			return nil, fmt.Errorf("leaks: cat-file: missing object terminator after %s", b.ID)
+		}
+		for _, f := range fs {
+			out = append(out, &pushFinding{blob: b, line: f.Line, secret: f.Secret, kind: f.Kind})
+		}
+	}
+	return out, nil
+}
