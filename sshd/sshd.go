@@ -84,9 +84,10 @@ type Config struct {
 	// HandshakeTimeout bounds the time from accepting a connection to
 	// authenticating it. Default 30 s.
 	HandshakeTimeout time.Duration
-	// CloneURL renders the clone URL of a repository for messages; nil
-	// leaves it out.
-	CloneURL func(projectKey, slug string) string
+	// CheckNetwork, when set, applies the instance's (and the credential's)
+	// allowed address ranges to a key's principal and the client address
+	// (auth.Authenticator.CheckNetwork).
+	CheckNetwork func(p *latch.Principal, addr netip.Addr) error
 }
 
 // Server is the SSH server. Create it with New; it is safe for concurrent
@@ -329,8 +330,15 @@ func (s *Server) session(ctx context.Context, sc *ssh.ServerConn, st *connState,
 			started = true
 			go func() {
 				defer close(done)
-				code := s.exec(ctx, sc, st, ch, cmd.Command, gitProtocol, keyID, fp)
-				exit(ch, code)
+				// The command counts as running until its exit status is
+				// sent, so that Shutdown does not cut it off before.
+				if !s.begin(st) {
+					fmt.Fprintln(ch.Stderr(), "latch: the server is shutting down; try again in a moment.")
+					exit(ch, 1)
+					return
+				}
+				defer s.end(st)
+				exit(ch, s.exec(ctx, sc, ch, cmd.Command, gitProtocol, keyID, fp))
 			}()
 		case req.Type == "shell":
 			reply(req, true)
@@ -380,19 +388,13 @@ func (s *Server) refuseShell(ctx context.Context, ch ssh.Channel, keyID int64, f
 }
 
 // exec runs one Git command and returns its exit status.
-func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, st *connState, ch ssh.Channel, command, gitProtocol string, keyID int64, fp string) int {
+func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, ch ssh.Channel, command, gitProtocol string, keyID int64, fp string) int {
 	stderr := ch.Stderr()
 	cmd, err := parseCommand(command)
 	if err != nil {
 		fmt.Fprintln(stderr, err.Error())
 		return 1
 	}
-	if !s.begin(st) {
-		fmt.Fprintln(stderr, "latch: the server is shutting down; try again in a moment.")
-		return 1
-	}
-	defer s.end(st)
-
 	p, key, err := s.cfg.Backend.KeyPrincipal(ctx, keyID, fp)
 	if err != nil {
 		if errors.Is(err, latch.ErrNotFound) {
@@ -404,6 +406,13 @@ func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, st *connState, ch
 			fmt.Fprintln(stderr, "latch: an internal error occurred.")
 		}
 		return 1
+	}
+	if s.cfg.CheckNetwork != nil {
+		addr := remoteAddr(sc.RemoteAddr())
+		if err := s.cfg.CheckNetwork(p, addr); err != nil {
+			fmt.Fprintf(stderr, "latch: this SSH key may not be used from %s.\n", addr)
+			return 1
+		}
 	}
 	write := cmd.service == gitrepo.ReceivePack
 	repo, err := s.cfg.Backend.GitRepo(ctx, p, cmd.projectKey, cmd.slug, write)

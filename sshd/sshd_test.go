@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +49,7 @@ type fixture struct {
 	one, two   *latch.Repository
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*Config)) *fixture {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
@@ -92,7 +94,11 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.host = hk.PublicKey()
 	f.lookups = &recordingKeys{KeyFinder: st}
-	f.srv, err = New(Config{HostKey: hk, Keys: f.lookups, Backend: f.b, Repos: repos, Log: log, Uses: NewUseTracker(st, time.Hour, log)})
+	cfg := Config{HostKey: hk, Keys: f.lookups, Backend: f.b, Repos: repos, Log: log, Uses: NewUseTracker(st, time.Hour, log)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f.srv, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,4 +528,25 @@ func TestShutdownWaitsForRunningCommands(t *testing.T) {
 	if _, err := f.dial(t, User, ssh.PublicKeys(s)); err == nil {
 		t.Error("a connection was accepted after Shutdown")
 	}
+}
+
+func TestNetworkPolicyApplies(t *testing.T) {
+	var aliceID atomic.Int64
+	f := newFixture(t, func(c *Config) {
+		c.CheckNetwork = func(p *latch.Principal, addr netip.Addr) error {
+			if p.User == nil || p.User.ID != aliceID.Load() || !addr.IsLoopback() {
+				t.Errorf("CheckNetwork(%+v, %s)", p, addr)
+			}
+			return errors.New("out of range")
+		}
+	})
+	aliceID.Store(f.alice.ID)
+	s := newSigner(t)
+	f.addKey(t, s, f.alice, "laptop")
+	c, err := f.dial(t, User, ssh.PublicKeys(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wantRefused(t, "out of the allowed ranges", uploadPack(t, c, "/prj/one.git"), "may not be used from 127.0.0.1")
 }

@@ -155,8 +155,8 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	links := dcrest.Links{BaseURL: cfg.BaseURL, SSH: cfg.sshHostPort()}
-	// Leaked credentials: validity check, revocation on report, push
-	// protection. Without a mail package yet, owner notices are logged.
+	// Leaked credentials: validity check, revocation on report (owners are
+	// told through the mail outbox), push protection.
 	leakSvc := leaks.New(leaks.Config{Backend: b, Policy: policy, Audit: auditLog, Links: links, Log: log})
 	hooks.SetHandler(leakSvc)
 	handler := server.New(server.Config{
@@ -204,7 +204,8 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		sshSrv, err = sshd.New(sshd.Config{HostKey: hostKey, Keys: st, Backend: b, Repos: repos, Log: log, Uses: keyUses})
+		sshSrv, err = sshd.New(sshd.Config{HostKey: hostKey, Keys: st, Backend: b, Repos: repos, Log: log, Uses: keyUses,
+			CheckNetwork: authn.CheckNetwork})
 		if err != nil {
 			return err
 		}
