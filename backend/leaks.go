@@ -135,8 +135,10 @@ type LeakedToken struct {
 // RevokeLeakedCredential revokes the token whose secret is secret, if it is
 // live, and returns what was revoked; it returns nil, nil when the secret is
 // not a live latch token. It needs no authorization: holding the secret is
-// proof enough to kill it. Caches drop the token at once.
-func (b *Backend) RevokeLeakedCredential(ctx context.Context, secret string) (*LeakedToken, error) {
+// proof enough to kill it. Caches drop the token at once. notice, when not
+// nil, writes the messages that tell of the revocation: they are queued in
+// the outbox in the revocation's own transaction.
+func (b *Backend) RevokeLeakedCredential(ctx context.Context, secret string, notice func(*LeakedToken) []store.Mail) (*LeakedToken, error) {
 	st, err := b.CredentialState(ctx, secret)
 	if err != nil || !st.Live() {
 		return nil, err
@@ -159,7 +161,7 @@ func (b *Backend) RevokeLeakedCredential(ctx context.Context, secret string) (*L
 			leak.Repo, _ = b.store.RepoByID(ctx, t.RepoID)
 		}
 	}
-	gone := false
+	gone, queued := false, false
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
 		if err := tx.DeleteToken(ctx, t.ID); err != nil {
 			if errors.Is(err, latch.ErrNotFound) {
@@ -173,7 +175,22 @@ func (b *Backend) RevokeLeakedCredential(ctx context.Context, secret string) (*L
 				return err
 			}
 		}
-		return b.recordRevoked(ctx, tx, t)
+		if err := b.recordRevoked(ctx, tx, t); err != nil {
+			return err
+		}
+		if notice == nil {
+			return nil
+		}
+		for _, m := range notice(leak) {
+			if m.CreatedAt == 0 {
+				m.CreatedAt = b.nowMillis()
+			}
+			if err := tx.EnqueueMail(ctx, &m); err != nil {
+				return fmt.Errorf("queue mail: %w", err)
+			}
+			queued = true
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoke leaked token: %w", err)
@@ -182,6 +199,7 @@ func (b *Backend) RevokeLeakedCredential(ctx context.Context, secret string) (*L
 	if gone {
 		return nil, nil
 	}
+	b.mailQueued(queued)
 	return leak, nil
 }
 

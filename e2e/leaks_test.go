@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchhq/latch/mail/mailtest"
+
 	_ "modernc.org/sqlite" // expires a token in latch.db while the server is stopped
 )
 
@@ -197,7 +199,8 @@ func TestLeaksCheck(t *testing.T) {
 
 func TestLeaksRevoke(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, WithoutSSH())
+	smtp := mailtest.Start(t)
+	s := startServer(t, WithoutSSH(), withSMTP(smtp.Addr))
 	alice := s.createUser(t, "alice")
 	tok := leakCreateToken(t, s, alice.Name, alice.Password, "deploy")
 	keep := leakCreateToken(t, s, alice.Name, alice.Password, "keep")
@@ -239,17 +242,18 @@ func TestLeaksRevoke(t *testing.T) {
 	if !strings.Contains(log, `"msg":"audit"`) || !strings.Contains(log, `"event":"credential.revoked_on_report"`) {
 		t.Errorf("no audit line in the server log")
 	}
-	// The owner's notice (logged: no SMTP server) says what, where, from where.
-	var notice string
-	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, `"msg":"mail"`) && strings.Contains(line, "alice@example.com") {
-			notice = line
+	// The owner is told by mail what, where and from where.
+	msgs := smtp.Wait(t, 1, 30*time.Second)
+	if m := msgs[0]; len(m.To) != 1 || m.To[0] != alice.Email {
+		t.Errorf("notice to %v, want %s", m.To, alice.Email)
+	}
+	for _, want := range []string{tok.ID, `"deploy"`, source, "127.0.0.1", "revoked"} {
+		if !strings.Contains(msgs[0].Subject+"\n"+msgs[0].Body, want) {
+			t.Errorf("notice lacks %q:\n%s\n%s", want, msgs[0].Subject, msgs[0].Body)
 		}
 	}
-	for _, want := range []string{tok.ID, "deploy", source, "127.0.0.1"} {
-		if !strings.Contains(notice, want) {
-			t.Errorf("owner notice lacks %q: %s", want, notice)
-		}
+	if strings.Contains(msgs[0].Body, tok.Token) {
+		t.Error("the notice holds the secret")
 	}
 
 	// Bad requests.

@@ -66,25 +66,21 @@ func (r *recorder) ofType(typ string) []store.AuditEvent {
 	return out
 }
 
-// mailbox is a leaks.Mailer keeping messages in memory.
-type mailbox struct {
-	mu   sync.Mutex
-	msgs []mail
-}
-
 type mail struct{ to, subject, body string }
 
-func (m *mailbox) Send(_ context.Context, to, subject, body string) error {
-	m.mu.Lock()
-	m.msgs = append(m.msgs, mail{to, subject, body})
-	m.mu.Unlock()
-	return nil
-}
-
-func (m *mailbox) all() []mail {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]mail(nil), m.msgs...)
+// mails returns every message queued in the outbox so far.
+func (e *env) mails(t testing.TB) []mail {
+	t.Helper()
+	ms, err := e.st.ClaimMail(context.Background(), store.MailClaim{
+		Now: time.Now().Add(time.Hour).UnixMilli(), LeaseUntil: time.Now().Add(2 * time.Hour).UnixMilli(), Token: "test", Limit: 1000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		e.claimed = append(e.claimed, mail{strings.Join(m.To, ","), m.Subject, m.Body})
+	}
+	return e.claimed
 }
 
 // tokenHooks records the token changes the backend reports (what drops the
@@ -111,17 +107,17 @@ func (h *tokenHooks) got() []string {
 // env is a backend over a fresh SQLite database with an administrator and
 // a user, and a leaks.Service over it.
 type env struct {
-	st     *countingStore
-	b      *backend.Backend
-	hasher *token.Hasher
-	admin  *latch.Principal
-	alice  *latch.Principal
-	audit  *recorder
-	mail   *mailbox
-	hooks  *tokenHooks
-	policy *settings.Service
-	svc    *leaks.Service
-	mux    *http.ServeMux
+	st      *countingStore
+	b       *backend.Backend
+	hasher  *token.Hasher
+	admin   *latch.Principal
+	alice   *latch.Principal
+	audit   *recorder
+	claimed []mail
+	hooks   *tokenHooks
+	policy  *settings.Service
+	svc     *leaks.Service
+	mux     *http.ServeMux
 }
 
 const baseURL = "https://latch.example.com"
@@ -135,7 +131,7 @@ func newEnv(t testing.TB, opts ...func(*leaks.Config)) *env {
 	}
 	t.Cleanup(func() { raw.Close() })
 	e := &env{st: &countingStore{Store: raw}, hasher: token.NewHasher(bytes.Repeat([]byte("k"), 32)),
-		audit: &recorder{}, mail: &mailbox{}, hooks: &tokenHooks{}}
+		audit: &recorder{}, hooks: &tokenHooks{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.b = backend.New(e.st, nil, log)
 	e.b.SetHasher(e.hasher)
@@ -155,7 +151,7 @@ func newEnv(t testing.TB, opts ...func(*leaks.Config)) *env {
 	e.alice = &latch.Principal{User: alice, Credential: latch.CredPassword}
 	e.policy = settings.NewService(raw, nil)
 	cfg := leaks.Config{
-		Backend: e.b, Policy: e.policy, Audit: e.audit, Mailer: e.mail, Log: log,
+		Backend: e.b, Policy: e.policy, Audit: e.audit, Log: log,
 		Links: dcrest.Links{BaseURL: baseURL},
 	}
 	for _, o := range opts {

@@ -15,6 +15,7 @@ import (
 	"github.com/latchhq/latch/backend"
 	"github.com/latchhq/latch/dcrest"
 	"github.com/latchhq/latch/httpx"
+	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
 
@@ -140,7 +141,9 @@ func (s *Service) revoke(w http.ResponseWriter, r *http.Request) {
 		if _, err := token.Parse(secret); err != nil {
 			continue // not a latch credential: nothing to revoke, no query
 		}
-		leak, err := s.b.RevokeLeakedCredential(ctx, secret)
+		leak, err := s.b.RevokeLeakedCredential(ctx, secret, func(l *backend.LeakedToken) []store.Mail {
+			return s.notice(l, secret, rep)
+		})
 		if err != nil {
 			s.log.Error("revoke a reported credential", "err", err)
 			failed = err
@@ -150,7 +153,6 @@ func (s *Service) revoke(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		s.recordLeak(ctx, reporter, leak, rep)
-		s.notify(ctx, leak, secret, rep)
 	}
 	if failed != nil {
 		s.fail(w, failed)
@@ -212,10 +214,15 @@ func (s *Service) recordLeak(ctx context.Context, reporter *latch.Principal, lea
 	s.audit.Record(ctx, e)
 }
 
-// notify mails the owner (or, for a project or repository token, its
-// creator) that the token was revoked.
-func (s *Service) notify(ctx context.Context, leak *backend.LeakedToken, secret string, rep report) {
+// notice writes the mail telling the owner (or, for a project or
+// repository token, its creator) that the token was revoked: which token,
+// where it was found, when and from which address it was reported.
+func (s *Service) notice(leak *backend.LeakedToken, secret string, rep report) []store.Mail {
 	t := leak.Token
+	if leak.Notify == nil || leak.Notify.Email == "" {
+		s.log.Warn("leaked token revoked; nobody to tell by mail", "token_id", t.ID)
+		return nil
+	}
 	what := "Your personal access token"
 	switch t.Kind {
 	case latch.CredProjectToken, latch.CredRepoToken:
@@ -230,7 +237,6 @@ func (s *Service) notify(ctx context.Context, leak *backend.LeakedToken, secret 
 		}
 		what = fmt.Sprintf("The %s access token you created for %s %s", scope, scope, name)
 	}
-	subject := fmt.Sprintf("latch: access token %q was revoked because it leaked", t.Name)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %q (id %s, %s) was revoked at %s because its secret was reported as leaked.\n\n",
 		what, t.Name, t.ID, token.Redact(secret), rep.at.UTC().Format("2006-01-02 15:04:05 UTC"))
@@ -239,16 +245,10 @@ func (s *Service) notify(ctx context.Context, leak *backend.LeakedToken, secret 
 	fmt.Fprintf(&b, "Server: %s\n\n", s.links.BaseURL)
 	b.WriteString("The token no longer works, and never will again. If something still needs access, create a new\n")
 	b.WriteString("token for it, keep it out of source code, logs and chat, and check the audit trail for uses of\n")
-	b.WriteString("the old one you do not recognise.\n")
-	if leak.Notify == nil || leak.Notify.Email == "" {
-		s.log.Warn("leaked token revoked; nobody to tell by mail", "token_id", t.ID)
-		return
-	}
-	if s.mailer == nil {
-		s.log.Info("mail", "to", leak.Notify.Email, "subject", subject, "body", b.String())
-		return
-	}
-	if err := s.mailer.Send(ctx, leak.Notify.Email, subject, b.String()); err != nil {
-		s.log.Error("mail about a revoked token", "token_id", t.ID, "err", err)
-	}
+	b.WriteString("the old one you do not recognise.\n\n-- latch\n")
+	return []store.Mail{{
+		To:      []string{leak.Notify.Email},
+		Subject: fmt.Sprintf("[latch] Access token %q revoked: it leaked", t.Name),
+		Body:    b.String(),
+	}}
 }

@@ -265,7 +265,7 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("audit event %+v", ev)
 	}
 	// The owner is told what, where, when and from where.
-	msgs := e.mail.all()
+	msgs := e.mails(t)
 	if len(msgs) != 1 {
 		t.Fatalf("%d mails, want 1", len(msgs))
 	}
@@ -283,7 +283,7 @@ func TestRevoke(t *testing.T) {
 	if n := len(e.audit.ofType(audit.CredentialLeaked)); n != 1 {
 		t.Errorf("a second report audited again: %d events", n)
 	}
-	if n := len(e.mail.all()); n != 1 {
+	if n := len(e.mails(t)); n != 1 {
 		t.Errorf("a second report mailed again: %d mails", n)
 	}
 }
@@ -309,7 +309,7 @@ func TestRevokeProjectToken(t *testing.T) {
 	if _, err := e.st.UserByID(ctx, v.Owner.ID); !errors.Is(err, latch.ErrNotFound) {
 		t.Errorf("service user of the token still exists: %v", err)
 	}
-	msgs := e.mail.all()
+	msgs := e.mails(t)
 	if len(msgs) != 1 || msgs[0].to != "admin@localhost" || !strings.Contains(msgs[0].body, "project PRJ") ||
 		!strings.Contains(msgs[0].body, "not given") {
 		t.Errorf("mail to the creator: %+v", msgs)

@@ -7,8 +7,9 @@
 //     database query.
 //   - POST /rest/latch/1.0/credentials/revoke takes up to 1,000 secrets
 //     found somewhere (no authentication: whoever holds a leaked secret may
-//     kill it), revokes each live one at once, tells its owner by mail and
-//     records the event in the audit trail. It always answers 202, so that it
+//     kill it), revokes each live one at once, tells its owner by mail
+//     (queued in the outbox in the revocation's transaction) and records the
+//     event in the audit trail. It always answers 202, so that it
 //     reveals nothing about which secrets were live.
 //   - Push protection (a gitrepo.PushHandler): before a push is accepted, the
 //     blobs it adds are scanned for latch credentials; a live one refuses the
@@ -20,7 +21,6 @@
 package leaks
 
 import (
-	"context"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -35,12 +35,6 @@ import (
 	"github.com/latchhq/latch/scan"
 	"github.com/latchhq/latch/settings"
 )
-
-// Mailer sends one plain-text message. latch's wiring adapts its outbox (or
-// a logger, when no SMTP server is configured) to it.
-type Mailer interface {
-	Send(ctx context.Context, to, subject, body string) error
-}
 
 // Policy gives the administrator settings in force.
 type Policy interface {
@@ -82,8 +76,6 @@ type Config struct {
 	Policy Policy
 	// Audit records revocations, blocked pushes and bypasses.
 	Audit audit.Recorder
-	// Mailer tells owners about revoked credentials; nil logs the mail.
-	Mailer Mailer
 	// Links renders owners and names the server in messages.
 	Links dcrest.Links
 	Log   *slog.Logger
@@ -99,7 +91,6 @@ type Service struct {
 	b        *backend.Backend
 	policy   Policy
 	audit    audit.Recorder
-	mailer   Mailer
 	links    dcrest.Links
 	log      *slog.Logger
 	now      func() time.Time
@@ -111,7 +102,7 @@ type Service struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{
-		b: cfg.Backend, policy: cfg.Policy, audit: cfg.Audit, mailer: cfg.Mailer, links: cfg.Links, log: cfg.Log,
+		b: cfg.Backend, policy: cfg.Policy, audit: cfg.Audit, links: cfg.Links, log: cfg.Log,
 		now: cfg.Now, scanner: scan.NewScanner(scan.LatchRules()...),
 	}
 	if s.log == nil {
