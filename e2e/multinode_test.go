@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,6 +63,21 @@ func killNode(t testing.TB, s *Server) {
 	<-s.done
 }
 
+// hostKeyOf returns the SSH host key fingerprint s logged at start.
+func hostKeyOf(t testing.TB, s *Server) string {
+	t.Helper()
+	for _, line := range strings.Split(s.Log(t), "\n") {
+		var e struct {
+			Msg     string `json:"msg"`
+			HostKey string `json:"host_key"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.HostKey != "" {
+			return e.HostKey
+		}
+	}
+	return ""
+}
+
 // within polls ok every 10 ms until it holds or d has passed, and returns
 // how long it took, or a negative duration when it never held.
 func within(d time.Duration, ok func() bool) time.Duration {
@@ -86,6 +102,15 @@ func TestMultiNode(t *testing.T) {
 	a.createProject(t, "MN", "Multi node")
 	repo := a.createRepo(t, "MN", "shared")
 	admin := func(s *Server) string { return s.gitURLAs("MN", repo.Slug, adminName, s.AdminPassword) }
+
+	t.Run("one SSH host key", func(t *testing.T) {
+		// Nodes started at once agree on one host key, so SSH clients behind
+		// the load balancer never see it change.
+		ka, kb := hostKeyOf(t, a), hostKeyOf(t, b)
+		if ka == "" || ka != kb {
+			t.Errorf("node A presents host key %q, node B %q", ka, kb)
+		}
+	})
 
 	t.Run("push on A, clone on B", func(t *testing.T) {
 		work := g.initRepo(t)
