@@ -11,6 +11,8 @@ import (
 	"hash/crc32"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -180,6 +182,35 @@ func TestLeaksCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// `latch scan --verify` asks this endpoint about what it finds.
+	dir := t.TempDir()
+	for name, content := range map[string]string{"live.env": "TOKEN=" + active.Token + "\n", "old.env": "TOKEN=" + gone.Token + "\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(latchBin, "scan", "--format", "json", "--verify", s.URL, dir).Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("latch scan --verify: %v (want exit 1)\n%s", err, out)
+	}
+	var report struct {
+		Findings []struct {
+			Path         string `json:"path"`
+			Status       string `json:"status"`
+			CredentialID string `json:"credentialId"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("scan report: %v\n%s", err, out)
+	}
+	verified := map[string]string{}
+	for _, f := range report.Findings {
+		verified[filepath.Base(f.Path)] = f.Status + " " + f.CredentialID
+	}
+	if verified["live.env"] != "active "+active.ID || verified["old.env"] != "revoked "+gone.ID {
+		t.Errorf("latch scan --verify: %v", verified)
 	}
 
 	// At most 100 credentials.
