@@ -409,3 +409,36 @@ func TestLeaksPushProtection(t *testing.T) {
 		}
 	})
 }
+
+// Push protection applies to pushes over SSH as well, bypass included.
+func TestLeaksPushProtectionSSH(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	alice := s.createUser(t, "alice")
+	s.createProject(t, "LEAK", "Leaks")
+	s.createRepo(t, "LEAK", "app")
+	s.grant(t, "LEAK", alice.Name, "PROJECT_WRITE")
+	live := leakCreateToken(t, s, alice.Name, alice.Password, "live")
+	key := sshKeygen(t, "ed25519", 0, "alice@laptop")
+	s.addUserKey(t, alice.Name, alice.Password, key, "")
+	g := s.gitSSH(newGit(t), key)
+	url := s.sshURL("LEAK", "app")
+	dir := g.initRepo(t)
+	c := g.commitFile(t, dir, "deploy/ci.yml", "env:\n  LATCH_TOKEN: "+live.Token+"\n", "ci")
+	out, err := g.run(dir, "push", url, "main")
+	if err == nil {
+		t.Fatalf("a push over SSH carrying a live token was accepted:\n%s", out)
+	}
+	for _, want := range []string{"commit " + c[:12], "deploy/ci.yml:2", live.ID, "latch-allow-secret=" + live.ID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := g.run(dir, "push", "-o", "latch-allow-secret="+live.ID, url, "main"); err != nil {
+		t.Fatalf("bypass over SSH refused: %v\n%s", err, out)
+	}
+	evs := leakAudit(t, s, "push.secret_bypassed")
+	if len(evs) != 1 || evs[0].Actor == nil || evs[0].Actor.Name != "alice" || evs[0].Target != "token:"+live.ID {
+		t.Errorf("bypass events: %+v", evs)
+	}
+}
