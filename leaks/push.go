@@ -30,7 +30,7 @@ const (
 	// wholeBlob is the size up to which a blob is read whole into a reused
 	// buffer (one per worker) and scanned in one call; larger blobs are
 	// streamed.
-	wholeBlob = 8 << 20
+	wholeBlob = 4 << 20
 	// commitLookup bounds the time spent naming the commits that introduce
 	// the blocking blobs.
 	commitLookup = 10 * time.Second
