@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -45,6 +46,8 @@ func BenchmarkCloneSSHvsHTTP(b *testing.B) {
 		url  string
 	}{
 		{"ssh", gs, s.sshURL("BEN", "big")},
+		// OpenSSH prefers chacha20-poly1305; AES-GCM shows the cipher's share.
+		{"ssh-aes128-gcm", g.withEnv("GIT_SSH_COMMAND=ssh -o Ciphers=aes128-gcm@openssh.com " + strings.Join(s.sshOptions(key, ""), " ")), s.sshURL("BEN", "big")},
 		{"http", g, s.gitURLAs("BEN", "big", adminName, s.AdminPassword)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
