@@ -85,6 +85,7 @@ type Store interface {
 	Tokens
 	RevokedTokens
 	Audit
+	Reminders
 	Keys
 	Outbox
 }

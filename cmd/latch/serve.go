@@ -188,6 +188,10 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 		}
 	}()
 	b.SetMailer(mailer)
+	// Expiry reminders: any node may run them; each is sent exactly once.
+	remindCtx, stopReminders := context.WithCancel(ctx)
+	defer stopReminders()
+	go b.RunReminders(remindCtx, 10*time.Minute, log)
 
 	// Git over SSH, unless --ssh off.
 	keyUses := sshd.NewUseTracker(st, time.Minute, log)

@@ -1,0 +1,10 @@
+-- 0007_reminders: which expiry reminders were sent, so that each is sent
+-- exactly once across restarts and nodes.
+
+CREATE TABLE reminders_sent (
+    credential TEXT    NOT NULL,
+    reminder   TEXT    NOT NULL,
+    sent_at    INTEGER NOT NULL,
+    PRIMARY KEY (credential, reminder)
+) STRICT;
+CREATE INDEX access_tokens_expires ON access_tokens (expires_at) WHERE expires_at <> 0;
