@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"testing"
 
 	"github.com/latchhq/latch"
@@ -23,6 +24,9 @@ type memStore struct {
 	vals   map[string]string
 	puts   int
 	putErr error
+	// delay slows PutSetting down, widening the window in which
+	// concurrent updates overlap.
+	delay time.Duration
 }
 
 func newMemStore() *memStore { return &memStore{vals: map[string]string{}} }
@@ -35,6 +39,7 @@ func (m *memStore) Setting(_ context.Context, key string) (string, bool, error) 
 }
 
 func (m *memStore) PutSetting(_ context.Context, key, value string) error {
+	time.Sleep(m.delay)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.putErr != nil {
@@ -545,8 +550,9 @@ func TestUpdateKeysAreCaseSensitive(t *testing.T) {
 // sections, at the same time, must both take effect: each replaces only the
 // section it names.
 func TestConcurrentUpdatesOfDifferentSections(t *testing.T) {
-	for round := range 50 {
+	for round := range 5 {
 		s, st, _ := newService(t)
+		st.delay = 20 * time.Millisecond
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		wg.Add(2)
