@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,10 +31,14 @@ import (
 type countingStore struct {
 	store.Store
 	lookups atomic.Int64
+	fail    atomic.Bool // token lookups fail, as when the database is down
 }
 
 func (c *countingStore) TokenByDigest(ctx context.Context, d []byte) (*store.AccessToken, error) {
 	c.lookups.Add(1)
+	if c.fail.Load() {
+		return nil, errors.New("database unavailable")
+	}
 	return c.Store.TokenByDigest(ctx, d)
 }
 

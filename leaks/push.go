@@ -95,16 +95,18 @@ func (s *Service) PreReceive(ctx context.Context, p *gitrepo.Push) error {
 	if mode == settings.PushOff {
 		return nil
 	}
-	found, err := s.scanPush(ctx, p)
+	live, err := s.findLive(ctx, p)
 	if err != nil {
-		return err
+		if mode == settings.PushWarn {
+			// Warn mode never refuses a push, not even when it cannot scan.
+			s.log.Error("push protection: scanning a push", "repo_id", p.RepoID, "err", err)
+			p.Say("latch: warning: this push could not be checked for live credentials.")
+			return nil
+		}
+		return err // block mode fails closed
 	}
-	if len(found) == 0 {
+	if len(live) == 0 {
 		return nil
-	}
-	live, err := s.liveFindings(ctx, found)
-	if err != nil || len(live) == 0 {
-		return err
 	}
 	allowed := allowedIDs(p.Options)
 	var blocking, bypassed []*pushFinding
@@ -115,18 +117,29 @@ func (s *Service) PreReceive(ctx context.Context, p *gitrepo.Push) error {
 			blocking = append(blocking, f)
 		}
 	}
-	if mode == settings.PushWarn {
-		s.nameCommits(ctx, p, live)
-		s.warn(p, blocking, bypassed)
+	switch {
+	case mode == settings.PushWarn:
+		shown := append(slices.Clone(blocking), bypassed...)
+		s.nameCommits(ctx, p, shown)
+		s.warn(p, shown)
 		return nil
-	}
-	s.nameCommits(ctx, p, live)
-	if len(blocking) > 0 {
+	case len(blocking) > 0:
+		s.nameCommits(ctx, p, blocking)
 		s.recordBlocked(ctx, p, blocking)
 		return gitrepo.Message(s.refusal(blocking)...)
 	}
+	s.nameCommits(ctx, p, bypassed)
 	s.recordBypassed(ctx, p, bypassed)
 	return nil
+}
+
+// findLive scans the push and keeps the findings of live credentials.
+func (s *Service) findLive(ctx context.Context, p *gitrepo.Push) ([]*pushFinding, error) {
+	found, err := s.scanPush(ctx, p)
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	return s.liveFindings(ctx, found)
 }
 
 // PostReceive implements gitrepo.PushHandler; it does nothing.
@@ -232,10 +245,9 @@ func (s *Service) refusal(blocking []*pushFinding) []string {
 }
 
 // warn tells the pusher about live credentials in warn mode.
-func (s *Service) warn(p *gitrepo.Push, blocking, bypassed []*pushFinding) {
-	all := append(slices.Clone(blocking), bypassed...)
+func (s *Service) warn(p *gitrepo.Push, live []*pushFinding) {
 	lines := []string{"latch: warning: this push adds live latch credentials:"}
-	lines = append(lines, s.list(all)...)
+	lines = append(lines, s.list(live)...)
 	lines = append(lines, "latch: whoever reads the repository can use them: revoke them (delete the tokens, or POST "+
 		s.links.BaseURL+"/rest/latch/1.0/credentials/revoke) and remove them from the history.")
 	p.Say(lines...)

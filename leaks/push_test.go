@@ -206,3 +206,22 @@ func TestPushProtectionLargeAndManyBlobs(t *testing.T) {
 		t.Fatalf("token at the end of a large blob: %v\n%s", err, out)
 	}
 }
+
+// When the credentials cannot be checked, block mode refuses the push (fails
+// closed) and warn mode accepts it with a warning.
+func TestPushProtectionFailure(t *testing.T) {
+	e := newEnv(t)
+	live := e.createToken(t, e.alice, "live")
+	srv := newGitServer(t, e.svc, e.alice)
+	wt := newWorktree(t)
+	commit(t, wt, map[string][]byte{"a.txt": []byte(live.Secret)}, "a")
+	e.st.fail.Store(true)
+	if out, err := git(wt, "push", srv.url, "main"); err == nil || strings.Contains(out, live.Secret) {
+		t.Fatalf("block mode accepted a push it could not check: %v\n%s", err, out)
+	}
+	setMode(t, e, "warn")
+	out, err := git(wt, "push", srv.url, "main")
+	if err != nil || !strings.Contains(out, "could not be checked") {
+		t.Fatalf("warn mode: %v\n%s", err, out)
+	}
+}
