@@ -502,23 +502,80 @@ func (b *Backend) AddAccessKey(ctx context.Context, p *latch.Principal, ref KeyR
 	return &v, nil
 }
 
+// AccessKeyFilter narrows an access key listing, as Data Center's query
+// parameters do.
+type AccessKeyFilter struct {
+	// Label keeps keys whose label starts with it (filter).
+	Label string
+	// Effective also lists, for a repository, the keys of its project
+	// (effective=true).
+	Effective bool
+	// Permission keeps keys with exactly this permission (permission);
+	// MinPermission those with at least it (minimumPermission).
+	Permission, MinPermission string
+}
+
 // ListAccessKeys lists the access keys of a project or repository.
-func (b *Backend) ListAccessKeys(ctx context.Context, p *latch.Principal, ref KeyResourceRef, label string, pg store.Page) (Page[AccessKeyView], error) {
+func (b *Backend) ListAccessKeys(ctx context.Context, p *latch.Principal, ref KeyResourceRef, f AccessKeyFilter, pg store.Page) (Page[AccessKeyView], error) {
 	kr, err := b.resolveKeyResource(ctx, p, ref, false)
 	if err != nil {
 		return Page[AccessKeyView]{}, err
 	}
 	pg = clampPage(pg)
-	rows, err := b.store.ListAccessKeys(ctx, kr.resource(), label, pg)
-	if err != nil {
-		return Page[AccessKeyView]{}, fmt.Errorf("list access keys: %w", err)
+	if !f.Effective && f.Permission == "" && f.MinPermission == "" {
+		rows, err := b.store.ListAccessKeys(ctx, kr.resource(), f.Label, pg)
+		if err != nil {
+			return Page[AccessKeyView]{}, fmt.Errorf("list access keys: %w", err)
+		}
+		page := pageOf(rows, pg)
+		out := Page[AccessKeyView]{Start: page.Start, Limit: page.Limit, IsLastPage: page.IsLastPage, Values: make([]AccessKeyView, 0, len(page.Values))}
+		for _, a := range page.Values {
+			out.Values = append(out.Values, kr.view(b.keyView(a.Key, nil).SSHKey, a.Grant.Permission))
+		}
+		return out, nil
 	}
-	page := pageOf(rows, pg)
-	out := Page[AccessKeyView]{Start: page.Start, Limit: page.Limit, IsLastPage: page.IsLastPage, Values: make([]AccessKeyView, 0, len(page.Values))}
-	for _, a := range page.Values {
-		out.Values = append(out.Values, kr.view(b.keyView(a.Key, nil).SSHKey, a.Grant.Permission))
+	// Filters that span two tables or compare levels are applied here: the
+	// keys of one resource are few.
+	var exact, least latch.Level
+	for _, c := range []struct {
+		s   string
+		dst *latch.Level
+	}{{f.Permission, &exact}, {f.MinPermission, &least}} {
+		if c.s == "" {
+			continue
+		}
+		perm := latch.Permission(c.s)
+		if perm.Level() == latch.LevelNone || perm.Level() > latch.LevelWrite || (perm.Scope() != latch.ScopeRepo && perm.Scope() != latch.ScopeProject) {
+			return Page[AccessKeyView]{}, latch.Invalidf("Invalid permission %q: use REPO_READ, REPO_WRITE, PROJECT_READ or PROJECT_WRITE.", c.s)
+		}
+		*c.dst = perm.Level()
 	}
-	return out, nil
+	var views []AccessKeyView
+	add := func(kr keyResource) error {
+		rows, err := b.store.ListAccessKeys(ctx, kr.resource(), f.Label, store.Page{})
+		if err != nil {
+			return fmt.Errorf("list access keys: %w", err)
+		}
+		for _, a := range rows {
+			l := a.Grant.Permission.Level()
+			if (exact != latch.LevelNone && l != exact) || l < least {
+				continue
+			}
+			views = append(views, kr.view(b.keyView(a.Key, nil).SSHKey, a.Grant.Permission))
+		}
+		return nil
+	}
+	if err := add(kr); err != nil {
+		return Page[AccessKeyView]{}, err
+	}
+	if f.Effective && kr.repo != nil {
+		if err := add(keyResource{project: kr.project}); err != nil {
+			return Page[AccessKeyView]{}, err
+		}
+	}
+	start := min(pg.Start, len(views))
+	end := min(start+pg.Limit+1, len(views))
+	return pageOf(slices.Clone(views[start:end]), pg), nil
 }
 
 // accessKeyOn finds access key id's grant on the resource, or 404.

@@ -125,7 +125,7 @@ func TestKeyAuthorization(t *testing.T) {
 	if err == nil && (v.Permission != latch.RepoWrite || v.Repo.ID != repo.ID) {
 		t.Errorf("access key view %+v", v)
 	}
-	if _, err := b.ListAccessKeys(ctx, pw(alice), ref, "", store.Page{}); err == nil {
+	if _, err := b.ListAccessKeys(ctx, pw(alice), ref, AccessKeyFilter{}, store.Page{}); err == nil {
 		t.Error("alice listed the repository's access keys")
 	}
 	usages, err := b.AccessKeyRepos(ctx, pw(alice), v.Key.ID, store.Page{})
@@ -135,6 +135,30 @@ func TestKeyAuthorization(t *testing.T) {
 	usages, _ = b.AccessKeyRepos(ctx, pw(bob), v.Key.ID, store.Page{})
 	if len(usages.Values) != 1 {
 		t.Errorf("bob sees %d usages, want 1", len(usages.Values))
+	}
+
+	// Listing with Data Center's filters.
+	ptext := newKeyText(t, "project-ci")
+	if _, err := b.AddAccessKey(ctx, pw(root), KeyResourceRef{ProjectKey: "PRJ"}, KeyInput{Text: &ptext, Permission: "PROJECT_READ"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		f    AccessKeyFilter
+		want int
+	}{
+		{AccessKeyFilter{}, 1},
+		{AccessKeyFilter{Effective: true}, 2},
+		{AccessKeyFilter{Effective: true, MinPermission: "REPO_WRITE"}, 1},
+		{AccessKeyFilter{Effective: true, Permission: "REPO_READ"}, 1},
+		{AccessKeyFilter{Effective: true, Label: "project"}, 1},
+	} {
+		got, err := b.ListAccessKeys(ctx, pw(root), ref, tc.f, store.Page{})
+		if err != nil || len(got.Values) != tc.want {
+			t.Errorf("ListAccessKeys(%+v) = %d keys, %v; want %d", tc.f, len(got.Values), err, tc.want)
+		}
+	}
+	if _, err := b.ListAccessKeys(ctx, pw(root), ref, AccessKeyFilter{Permission: "ADMIN"}, store.Page{}); !errors.Is(err, latch.ErrInvalid) {
+		t.Errorf("permission ADMIN: %v, want invalid", err)
 	}
 
 	// The principal of the access key carries only its grants.

@@ -221,7 +221,10 @@ func (a *API) listAccessKeys(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	page, err := a.b.ListAccessKeys(r.Context(), principal(r), keyResourceRef(r), r.URL.Query().Get("filter"), pg)
+	q := r.URL.Query()
+	f := backend.AccessKeyFilter{Label: q.Get("filter"), Effective: q.Get("effective") == "true",
+		Permission: q.Get("permission"), MinPermission: q.Get("minimumPermission")}
+	page, err := a.b.ListAccessKeys(r.Context(), principal(r), keyResourceRef(r), f, pg)
 	if err != nil {
 		a.fail(w, err)
 		return
