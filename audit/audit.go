@@ -107,7 +107,7 @@ func (l *Log) Record(ctx context.Context, e store.AuditEvent) {
 	}
 	l.log.Info("audit", "event", e.Type, "outcome", e.Outcome, "actor", e.ActorName, "actor_id", e.ActorID,
 		"credential_kind", e.CredentialKind, "credential_id", e.CredentialID, "target", e.Target,
-		"address", e.Address, "user_agent", e.UserAgent, "detail", e.Detail, "time", e.Time)
+		"address", e.Address, "user_agent", e.UserAgent, "detail", e.Detail, "at", e.Time)
 }
 
 func truncate(s string, n int) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/latchhq/latch"
@@ -117,28 +118,35 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (*latch.Pr
 	if at.Scheme == SchemeNone {
 		return latch.Anonymous, nil
 	}
-	login := ""
-	if at.Scheme == SchemeBasic {
-		login = at.Username
-	}
 	if a.limiter != nil {
-		if err := a.limiter.Check(login, at.Addr); err != nil {
+		if err := a.limiter.CheckAddr(at.Addr); err != nil {
 			return nil, err
 		}
 	}
 	var p *latch.Principal
 	var err error
-	if at.Scheme == SchemeBearer || looksLikeToken(at.Secret) {
-		p, err = a.authenticateToken(ctx, at)
-	} else {
-		p, err = a.authenticatePassword(ctx, at)
+	account := ""
+	kind, perr := token.Parse(at.Secret)
+	switch {
+	case perr == nil:
+		if a.tokens == nil {
+			err = ErrBadCredentials
+		} else {
+			p, err = a.tokens.ResolveToken(ctx, at.Secret, kind, at)
+		}
+	case at.Scheme == SchemeBearer || !errors.Is(perr, token.ErrFormat):
+		// A bearer secret or a token with a bad checksum or kind: refused
+		// before any database query, and never tried as a password.
+		err = ErrBadCredentials
+	default:
+		p, account, err = a.authenticatePassword(ctx, at)
 	}
 	if err != nil {
-		a.failed(ctx, at, login, err)
+		a.failed(ctx, at, account, err)
 		return nil, err
 	}
-	if a.limiter != nil {
-		a.limiter.Succeeded(login)
+	if a.limiter != nil && account != "" {
+		a.limiter.Succeeded(account)
 	}
 	return p, nil
 }
@@ -157,27 +165,39 @@ func (a *Authenticator) CheckNetwork(p *latch.Principal, addr netip.Addr) error 
 	return nil
 }
 
-// failed counts and audits a failed attempt.
-func (a *Authenticator) failed(ctx context.Context, at Attempt, login string, err error) {
-	if errors.Is(err, ErrBasicDisabled) || errors.Is(err, ErrPasswordForGitDisabled) {
-		a.audit.Record(ctx, store.AuditEvent{Type: audit.LoginFailed, ActorName: login, Target: "user:" + login,
-			Outcome: audit.Refused, Detail: err.Error(), Address: addrString(at.Addr)})
-		return
+// failed counts and audits a failed attempt. account is the limiter's key
+// of the account a password was tried against, "" for tokens: tokens cannot
+// be guessed, and locking an account on token failures would let anyone
+// lock out a user's integrations.
+func (a *Authenticator) failed(ctx context.Context, at Attempt, account string, err error) {
+	var limited *RateLimited
+	if errors.As(err, &limited) {
+		return // already audited when the lock began
 	}
-	if !errors.Is(err, latch.ErrUnauthorized) {
+	counts := errors.Is(err, latch.ErrUnauthorized) || errors.Is(err, errSysAdminWrongPassword)
+	if !counts && !errors.Is(err, ErrBasicDisabled) && !errors.Is(err, ErrPasswordForGitDisabled) {
 		return // an internal error, not the client's failure
 	}
+	e := store.AuditEvent{ActorName: at.Username, Outcome: audit.Refused, Address: addrString(at.Addr)}
 	var r *Refused
 	if errors.As(err, &r) {
-		a.audit.Record(ctx, store.AuditEvent{Type: audit.TokenRefused, ActorName: login, CredentialID: r.TokenID,
-			Target: "token:" + r.TokenID, Outcome: audit.Refused, Detail: r.Reason.Error(), Address: addrString(at.Addr)})
+		e.Type, e.CredentialID, e.Target, e.Detail = audit.TokenRefused, r.TokenID, "token:"+r.TokenID, r.Reason.Error()
+		if r.Owner != "" {
+			e.ActorID, e.ActorName = r.OwnerID, r.Owner
+		}
 	} else {
-		a.audit.Record(ctx, store.AuditEvent{Type: audit.LoginFailed, ActorName: login, Target: "user:" + login,
-			Outcome: audit.Refused, Detail: "bad credentials", Address: addrString(at.Addr)})
+		e.Type, e.Target, e.Detail = audit.LoginFailed, "user:"+at.Username, "bad credentials"
+		if !counts {
+			e.Detail = err.Error()
+		}
 	}
-	if a.limiter != nil && a.limiter.Failed(login, at.Addr) {
-		a.audit.Record(ctx, store.AuditEvent{Type: audit.RateLimited, ActorName: login, Target: "user:" + login,
-			Outcome: audit.Refused, Detail: "too many failed authentications", Address: addrString(at.Addr)})
+	a.audit.Record(ctx, e)
+	if a.limiter == nil || !counts {
+		return
+	}
+	if a.limiter.Failed(account, at.Addr) {
+		e.Type, e.Detail = audit.RateLimited, "too many failed authentications"
+		a.audit.Record(ctx, e)
 	}
 }
 
@@ -188,67 +208,84 @@ func addrString(a netip.Addr) string {
 	return a.String()
 }
 
-// looksLikeToken reports whether a secret has the shape of a latch token,
-// checksum aside: such a secret is never tried as a password.
-func looksLikeToken(s string) bool {
-	_, err := token.ParseAnyKind(s)
-	return err == nil || errors.Is(err, token.ErrChecksum)
+// errSysAdminWrongPassword marks a wrong system administrator password while
+// REST passwords are off: answered like ErrBasicDisabled, so that the answer
+// does not reveal who is a system administrator, but counted as a failure.
+var errSysAdminWrongPassword = errors.New("wrong password")
+
+type basicDisabledFailure struct{}
+
+func (basicDisabledFailure) Error() string { return ErrBasicDisabled.Message }
+
+func (basicDisabledFailure) Is(target error) bool {
+	return target == ErrBasicDisabled || target == errSysAdminWrongPassword
 }
 
-func (a *Authenticator) authenticateToken(ctx context.Context, at Attempt) (*latch.Principal, error) {
-	kind, err := token.Parse(at.Secret)
-	if err != nil || a.tokens == nil {
-		// Refused before any database query.
-		return nil, ErrBadCredentials
+// accountKey names an account for the limiter: the user's name when the
+// login (name or email) is known, else the login itself, compared without
+// case, so that every alias of one account shares one counter.
+func accountKey(u *latch.User, login string) string {
+	if u != nil {
+		login = u.Name
 	}
-	return a.tokens.ResolveToken(ctx, at.Secret, kind, at)
+	return strings.ToLower(login)
 }
 
-func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*latch.Principal, error) {
+// authenticatePassword checks a user's password, applying the password
+// policy and the account lock. It returns the account's limiter key.
+func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*latch.Principal, string, error) {
 	login, password := at.Username, at.Secret
-	if len(password) > MaxPasswordLen {
-		return nil, ErrBadCredentials
-	}
 	pol := a.settings().Auth
+	if at.Via == ViaGit && !pol.PasswordForGit {
+		return nil, "", ErrPasswordForGitDisabled
+	}
 	u, err := a.users.UserByNameOrEmail(ctx, login)
-	if errors.Is(err, latch.ErrNotFound) {
-		if at.Via == ViaREST && !pol.PasswordForRest {
-			return nil, ErrBasicDisabled
-		}
-		if at.Via == ViaGit && !pol.PasswordForGit {
-			return nil, ErrPasswordForGitDisabled
-		}
-		// Spend the same time as a real check so that user names cannot be
-		// probed by timing.
-		VerifyPassword(a.dummyHash(), password)
-		return nil, ErrBadCredentials
+	if err != nil && !errors.Is(err, latch.ErrNotFound) {
+		return nil, "", fmt.Errorf("authenticate %q: %w", login, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("authenticate %q: %w", login, err)
+		u = nil
 	}
-	switch {
-	case at.Via == ViaGit && !pol.PasswordForGit:
-		return nil, ErrPasswordForGitDisabled
-	case at.Via == ViaREST && !pol.PasswordForRest:
+	account := accountKey(u, login)
+	restOff := at.Via == ViaREST && !pol.PasswordForRest
+	if restOff {
 		// System administrators keep password access to REST so that they
 		// cannot lock themselves out; for everyone else the password is
 		// not even checked.
-		acc, err := a.users.Access(ctx, u.ID, latch.Resource{})
-		if err != nil {
-			return nil, fmt.Errorf("authenticate %q: %w", login, err)
+		sysAdmin := false
+		if u != nil {
+			acc, err := a.users.Access(ctx, u.ID, latch.Resource{})
+			if err != nil {
+				return nil, "", fmt.Errorf("authenticate %q: %w", login, err)
+			}
+			sysAdmin = acc.Global >= latch.LevelSysAdmin
 		}
-		if acc.Global < latch.LevelSysAdmin {
-			return nil, ErrBasicDisabled
+		if !sysAdmin {
+			return nil, "", ErrBasicDisabled
 		}
+	}
+	if a.limiter != nil {
+		if err := a.limiter.CheckAccount(account); err != nil {
+			return nil, "", err
+		}
+	}
+	if len(password) > MaxPasswordLen || u == nil {
+		// Spend the same time as a real check so that user names cannot be
+		// probed by timing.
+		VerifyPassword(a.dummyHash(), password)
+		return nil, account, ErrBadCredentials
 	}
 	hash, err := a.users.PasswordHash(ctx, u.ID)
 	if err != nil && !errors.Is(err, latch.ErrNotFound) {
-		return nil, fmt.Errorf("authenticate %q: %w", login, err)
+		return nil, "", fmt.Errorf("authenticate %q: %w", login, err)
 	}
 	if !VerifyPassword(hash, password) || !u.Active || u.Type != latch.UserNormal {
-		return nil, ErrBadCredentials
+		if restOff {
+			return nil, account, basicDisabledFailure{}
+		}
+		return nil, account, ErrBadCredentials
 	}
-	return &latch.Principal{User: u, Credential: latch.CredPassword}, nil
+	return &latch.Principal{User: u, Credential: latch.CredPassword}, account, nil
 }
 
 func (a *Authenticator) dummyHash() string {

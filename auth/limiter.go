@@ -23,7 +23,7 @@ const (
 	addressBaseLock = time.Minute
 	MaxLock         = 15 * time.Minute
 	limiterEntries  = 100_000
-	limiterTTL      = 30 * time.Minute
+	limiterTTL      = 2 * MaxLock
 )
 
 // RateLimited is returned while an account or address is locked.
@@ -53,6 +53,7 @@ type lockState struct {
 }
 
 // Limiter counts failed authentications per account and per client address.
+// Accounts are opaque, case-insensitive keys chosen by the caller.
 // State is kept in memory per node, bounded in size.
 type Limiter struct {
 	mu       sync.Mutex
@@ -73,34 +74,51 @@ func NewLimiter() *Limiter {
 // SetClock replaces the clock, for tests.
 func (l *Limiter) SetClock(now func() time.Time) { l.now = now }
 
-func accountKey(login string) string { return strings.ToLower(login) }
+// Check returns a *RateLimited while attempts from addr, or password
+// attempts on account (when not ""), must wait.
+func (l *Limiter) Check(account string, addr netip.Addr) error {
+	if err := l.CheckAddr(addr); err != nil {
+		return err
+	}
+	if account == "" {
+		return nil
+	}
+	return l.CheckAccount(account)
+}
 
-// Check returns a *RateLimited when attempts for login (may be "") from addr
-// must wait.
-func (l *Limiter) Check(login string, addr netip.Addr) error {
+// CheckAddr returns a *RateLimited while attempts from addr must wait.
+func (l *Limiter) CheckAddr(addr netip.Addr) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	if st, ok := l.addrs.Get(addr); ok && now.Before(st.until) {
 		return &RateLimited{RetryAfter: st.until.Sub(now)}
 	}
-	if login != "" {
-		if st, ok := l.accounts.Get(accountKey(login)); ok && now.Before(st.until) {
-			return &RateLimited{RetryAfter: st.until.Sub(now), Account: login}
-		}
+	return nil
+}
+
+// CheckAccount returns a *RateLimited while password attempts on account
+// must wait.
+func (l *Limiter) CheckAccount(account string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if st, ok := l.accounts.Get(strings.ToLower(account)); ok && now.Before(st.until) {
+		return &RateLimited{RetryAfter: st.until.Sub(now), Account: account}
 	}
 	return nil
 }
 
-// Failed records a failed attempt and reports whether it started a lock.
-func (l *Limiter) Failed(login string, addr netip.Addr) (locked bool) {
+// Failed records a failed attempt from addr, against account when it is not
+// "", and reports whether it started a lock. Entries are re-added on every
+// failure so that their expiry outlives any lock they hold.
+func (l *Limiter) Failed(account string, addr netip.Addr) (locked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	st, ok := l.addrs.Get(addr)
-	if !ok {
+	st, _ := l.addrs.Get(addr)
+	if st == nil {
 		st = &lockState{}
-		l.addrs.Add(addr, st)
 	}
 	cut := now.Add(-time.Minute)
 	kept := st.failures[:0]
@@ -116,14 +134,14 @@ func (l *Limiter) Failed(login string, addr netip.Addr) (locked bool) {
 		st.failures = st.failures[:0]
 		locked = true
 	}
-	if login == "" {
+	l.addrs.Add(addr, st)
+	if account == "" {
 		return locked
 	}
-	key := accountKey(login)
-	as, ok := l.accounts.Get(key)
-	if !ok {
+	account = strings.ToLower(account)
+	as, _ := l.accounts.Get(account)
+	if as == nil {
 		as = &lockState{}
-		l.accounts.Add(key, as)
 	}
 	as.count++
 	if as.count >= AccountFailures {
@@ -133,6 +151,7 @@ func (l *Limiter) Failed(login string, addr netip.Addr) (locked bool) {
 		as.count = AccountFailures - 1
 		locked = true
 	}
+	l.accounts.Add(account, as)
 	return locked
 }
 
@@ -144,11 +163,11 @@ func nextLock(prev, base time.Duration) time.Duration {
 }
 
 // Succeeded resets the account's counter.
-func (l *Limiter) Succeeded(login string) {
-	if login == "" {
+func (l *Limiter) Succeeded(account string) {
+	if account == "" {
 		return
 	}
 	l.mu.Lock()
-	l.accounts.Remove(accountKey(login))
+	l.accounts.Remove(strings.ToLower(account))
 	l.mu.Unlock()
 }

@@ -52,7 +52,7 @@ func (s *polStore) UserByID(context.Context, int64) (*latch.User, error) {
 }
 
 func (s *polStore) UserGroups(context.Context, int64) ([]latch.Group, error) { return s.groups, nil }
-func (s *polStore) RecordTokenUse(context.Context, []store.TokenUse) error    { return nil }
+func (s *polStore) RecordTokenUse(context.Context, []store.TokenUse) error   { return nil }
 func (s *polStore) UserByNameOrEmail(context.Context, string) (*latch.User, error) {
 	return nil, latch.Errorf(latch.ErrNotFound, "no such user")
 }
@@ -269,4 +269,12 @@ func BenchmarkPolicyClientAddr(b *testing.B) {
 	for b.Loop() {
 		_ = n.ClientAddr(p.peer, p.header.Values)
 	}
+}
+
+func (s *polStore) RevokedTokenByDigest(context.Context, []byte) (*store.RevokedToken, error) {
+	return nil, latch.Errorf(latch.ErrNotFound, "no such revoked token")
+}
+
+func (s *polStore) RecordTokenAddress(context.Context, string, string, int64) (bool, error) {
+	return false, nil
 }

@@ -22,42 +22,27 @@ import (
 // TokenStore is what token authentication reads and writes.
 type TokenStore interface {
 	TokenByDigest(ctx context.Context, d []byte) (*store.AccessToken, error)
+	RevokedTokenByDigest(ctx context.Context, d []byte) (*store.RevokedToken, error)
 	UserByID(ctx context.Context, id int64) (*latch.User, error)
 	UserGroups(ctx context.Context, userID int64) ([]latch.Group, error)
 	RecordTokenUse(ctx context.Context, uses []store.TokenUse) error
+	RecordTokenAddress(ctx context.Context, id, address string, at int64) (bool, error)
 }
 
 // cachedToken is what a cache entry holds: the token and its owner as read
-// from the store, and whether the entry was found through the previous
-// (rotated-out) digest.
+// from the store, the principal it acts as (built once), and whether the
+// entry was found through the previous (rotated-out) digest.
 type cachedToken struct {
-	tok    store.AccessToken
-	user   latch.User
-	groups []string
-	prev   bool
-
-	mu   sync.Mutex
-	seen map[netip.Addr]bool // addresses the token was used from
+	tok       store.AccessToken
+	user      latch.User
+	groups    []string
+	principal latch.Principal
+	prev      bool
 }
 
-// firstUseFrom reports whether addr is new for this token, remembering it.
-func (c *cachedToken) firstUseFrom(addr netip.Addr) bool {
-	if !addr.IsValid() {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = map[netip.Addr]bool{}
-		if last, err := netip.ParseAddr(c.tok.LastAddress); err == nil {
-			c.seen[last] = true
-		}
-	}
-	if c.seen[addr] || len(c.seen) > 64 {
-		return false
-	}
-	c.seen[addr] = true
-	return true
+type tokenAddr struct {
+	id   string
+	addr netip.Addr
 }
 
 // Cache sizing: entries are small, so 100,000 of them fit in a few
@@ -74,6 +59,9 @@ type Tokens struct {
 	st     TokenStore
 	hasher *token.Hasher
 	cache  *expirable.LRU[token.Digest, *cachedToken]
+	// seen holds the (token, address) pairs this node knows are recorded;
+	// it outlives purges of the token cache.
+	seen   *expirable.LRU[tokenAddr, struct{}]
 	uses   *UseTracker
 	policy Policy
 	audit  audit.Recorder
@@ -89,6 +77,7 @@ func NewTokens(st TokenStore, hasher *token.Hasher, uses *UseTracker, policy Pol
 	return &Tokens{
 		st: st, hasher: hasher, uses: uses, policy: policy, audit: rec, now: time.Now,
 		cache: expirable.NewLRU[token.Digest, *cachedToken](tokenCacheSize, nil, tokenCacheTTL),
+		seen:  expirable.NewLRU[tokenAddr, struct{}](tokenCacheSize, nil, time.Hour),
 	}
 }
 
@@ -114,6 +103,9 @@ var (
 type Refused struct {
 	Reason  error
 	TokenID string
+	// Owner names the token's owner, when known, for the audit trail.
+	OwnerID int64
+	Owner   string
 }
 
 func (r *Refused) Error() string { return ErrBadCredentials.Message }
@@ -126,72 +118,111 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 	d := t.hasher.Digest(secret)
 	e, ok := t.cache.Get(d)
 	if !ok {
-		tok, err := t.st.TokenByDigest(ctx, d[:])
-		if errors.Is(err, latch.ErrNotFound) {
-			return nil, &Refused{Reason: ErrTokenRevoked}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("look up token: %w", err)
-		}
-		u, err := t.st.UserByID(ctx, tok.UserID)
-		if errors.Is(err, latch.ErrNotFound) {
-			return nil, &Refused{Reason: ErrOwnerInactive, TokenID: tok.ID}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("look up token owner: %w", err)
-		}
-		groups, err := t.st.UserGroups(ctx, u.ID)
-		if err != nil {
-			return nil, fmt.Errorf("look up token owner's groups: %w", err)
-		}
-		e = &cachedToken{tok: *tok, user: *u, prev: string(tok.Digest) != string(d[:])}
-		for _, g := range groups {
-			e.groups = append(e.groups, g.Name)
+		var err error
+		if e, err = t.load(ctx, d); err != nil {
+			return nil, err
 		}
 		t.cache.Add(d, e)
 	}
 	now := t.now().UnixMilli()
 	tok := &e.tok
+	refuse := func(reason error) error {
+		return &Refused{Reason: reason, TokenID: tok.ID, OwnerID: e.user.ID, Owner: e.user.Name}
+	}
 	switch {
 	case tok.ExpiresAt != 0 && now >= tok.ExpiresAt:
-		return nil, &Refused{Reason: ErrTokenExpired, TokenID: tok.ID}
+		return nil, refuse(ErrTokenExpired)
 	case e.prev && now >= tok.PrevExpiresAt:
-		return nil, &Refused{Reason: ErrTokenRevoked, TokenID: tok.ID}
+		return nil, refuse(ErrTokenRevoked)
 	case !e.user.Active:
-		return nil, &Refused{Reason: ErrOwnerInactive, TokenID: tok.ID}
-	}
-	if kindOf(tok.Kind) != kind {
-		return nil, &Refused{Reason: ErrTokenRevoked, TokenID: tok.ID}
+		return nil, refuse(ErrOwnerInactive)
+	case kindOf(tok.Kind) != kind:
+		return nil, refuse(ErrTokenRevoked)
 	}
 	if at.Scheme == SchemeBasic {
 		if tok.Kind != latch.CredPersonalToken {
-			return nil, &Refused{Reason: ErrTokenBasic, TokenID: tok.ID}
+			return nil, refuse(ErrTokenBasic)
 		}
 		if at.Username != e.user.Name && !strings.EqualFold(at.Username, e.user.Email) {
-			return nil, &Refused{Reason: ErrTokenWrongUser, TokenID: tok.ID}
+			return nil, refuse(ErrTokenWrongUser)
 		}
 	}
 	pol := settings.Default()
 	if t.policy != nil {
 		pol = t.policy.Current()
 	}
-	if !settings.InGroups(pol.Tokens.UseGroups, e.groups) {
-		return nil, &Refused{Reason: ErrNotInUseGroups, TokenID: tok.ID}
+	// useGroups names whose tokens work: people's. The service users behind
+	// project and repository tokens belong to no group.
+	if e.user.Type == latch.UserNormal && !settings.InGroups(pol.Tokens.UseGroups, e.groups) {
+		return nil, refuse(ErrNotInUseGroups)
 	}
-	p := PrincipalOf(tok, &e.user)
 	// Checked here, before the use is recorded: a refused use is no use.
-	if !pol.Network.Allowed(at.Addr) || (len(p.AllowedCIDRs) > 0 && !settings.InRanges(p.AllowedCIDRs, at.Addr)) {
-		return nil, &Refused{Reason: ErrOutOfRange, TokenID: tok.ID}
+	if !pol.Network.Allowed(at.Addr) || (len(e.principal.AllowedCIDRs) > 0 && !settings.InRanges(e.principal.AllowedCIDRs, at.Addr)) {
+		return nil, refuse(ErrOutOfRange)
 	}
-	if e.firstUseFrom(at.Addr) {
-		t.audit.Record(ctx, store.AuditEvent{Type: audit.TokenNewAddress, ActorID: e.user.ID, ActorName: e.user.Name,
-			CredentialKind: string(tok.Kind), CredentialID: tok.ID, Target: "token:" + tok.ID,
-			Address: at.Addr.String(), Detail: "first use from this address"})
-	}
+	t.noteAddress(ctx, e, at.Addr, now)
 	if t.uses != nil {
 		t.uses.Used(tok.ID, now, at.Addr)
 	}
-	return p, nil
+	p := e.principal
+	u := e.user
+	p.User = &u
+	return &p, nil
+}
+
+// load reads a token, its owner and the owner's groups.
+func (t *Tokens) load(ctx context.Context, d token.Digest) (*cachedToken, error) {
+	tok, err := t.st.TokenByDigest(ctx, d[:])
+	if errors.Is(err, latch.ErrNotFound) {
+		// Name a revoked token and its owner in the audit trail.
+		if r, rerr := t.st.RevokedTokenByDigest(ctx, d[:]); rerr == nil {
+			return nil, &Refused{Reason: ErrTokenRevoked, TokenID: r.ID, Owner: r.Owner}
+		}
+		return nil, &Refused{Reason: ErrTokenRevoked}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up token: %w", err)
+	}
+	u, err := t.st.UserByID(ctx, tok.UserID)
+	if errors.Is(err, latch.ErrNotFound) {
+		return nil, &Refused{Reason: ErrOwnerInactive, TokenID: tok.ID}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up token owner: %w", err)
+	}
+	groups, err := t.st.UserGroups(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("look up token owner's groups: %w", err)
+	}
+	e := &cachedToken{tok: *tok, user: *u, prev: string(tok.Digest) != string(d[:])}
+	for _, g := range groups {
+		e.groups = append(e.groups, g.Name)
+	}
+	e.principal = *PrincipalOf(tok, u)
+	return e, nil
+}
+
+// noteAddress audits the first use of a token from an address, once: the
+// pair is recorded in the store, and remembered here so that later uses
+// cost nothing.
+func (t *Tokens) noteAddress(ctx context.Context, e *cachedToken, addr netip.Addr, now int64) {
+	if !addr.IsValid() {
+		return
+	}
+	k := tokenAddr{e.tok.ID, addr}
+	if t.seen.Contains(k) {
+		return
+	}
+	first, err := t.st.RecordTokenAddress(ctx, e.tok.ID, addr.String(), now)
+	if err != nil {
+		return // audited next time
+	}
+	t.seen.Add(k, struct{}{})
+	if first {
+		t.audit.Record(ctx, store.AuditEvent{Type: audit.TokenNewAddress, ActorID: e.user.ID, ActorName: e.user.Name,
+			CredentialKind: string(e.tok.Kind), CredentialID: e.tok.ID, Target: "token:" + e.tok.ID,
+			Address: addr.String(), Detail: "first use from this address"})
+	}
 }
 
 func kindOf(k latch.CredentialKind) token.Kind {

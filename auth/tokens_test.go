@@ -21,17 +21,18 @@ import (
 // every call, so tests can tell cache hits from lookups and prove that
 // nothing reached the store.
 type fakeTokenStore struct {
-	mu       sync.Mutex
-	tokens   map[string]*store.AccessToken // by digest
-	users    map[int64]*latch.User
-	byDigest int
-	byUserID int
-	byLogin  int
-	hashes   int
-	groups   int
-	access   int
-	recorded [][]store.TokenUse
-	failUse  error
+	mu        sync.Mutex
+	tokens    map[string]*store.AccessToken // by digest
+	users     map[int64]*latch.User
+	byDigest  int
+	byUserID  int
+	byLogin   int
+	hashes    int
+	groups    int
+	access    int
+	recorded  [][]store.TokenUse
+	failUse   error
+	addresses map[string]bool
 }
 
 func newFakeTokenStore() *fakeTokenStore {
@@ -592,4 +593,20 @@ func TestRefusedByNetworkNotRecorded(t *testing.T) {
 	if u, ok := f.tokens.Pending("000000000001"); !ok || u.Address != "203.0.113.9" {
 		t.Errorf("use from inside: %+v %v", u, ok)
 	}
+}
+
+func (f *fakeTokenStore) RevokedTokenByDigest(context.Context, []byte) (*store.RevokedToken, error) {
+	return nil, latch.Errorf(latch.ErrNotFound, "no such revoked token")
+}
+
+func (f *fakeTokenStore) RecordTokenAddress(_ context.Context, id, address string, _ int64) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.addresses == nil {
+		f.addresses = map[string]bool{}
+	}
+	k := id + "\x00" + address
+	first := !f.addresses[k]
+	f.addresses[k] = true
+	return first, nil
 }

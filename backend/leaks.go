@@ -207,11 +207,15 @@ func (b *Backend) RevokeLeakedCredential(ctx context.Context, secret string, not
 // secrets read as revoked from now on.
 func (b *Backend) recordRevoked(ctx context.Context, tx store.Store, t *store.AccessToken) error {
 	now := b.nowMillis()
+	owner := ""
+	if u, err := tx.UserByID(ctx, t.UserID); err == nil {
+		owner = u.Name
+	}
 	for _, d := range [][]byte{t.Digest, t.PrevDigest} {
 		if len(d) == 0 {
 			continue
 		}
-		if err := tx.RecordRevokedToken(ctx, &store.RevokedToken{Digest: d, ID: t.ID, Kind: t.Kind, RevokedAt: now}); err != nil {
+		if err := tx.RecordRevokedToken(ctx, &store.RevokedToken{Digest: d, ID: t.ID, Kind: t.Kind, RevokedAt: now, Owner: owner}); err != nil {
 			return err
 		}
 	}

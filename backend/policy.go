@@ -121,6 +121,9 @@ func (b *Backend) RotateToken(ctx context.Context, p *latch.Principal, id string
 			if !ok {
 				return nil, noSuchToken(id)
 			}
+			if err := b.requireOutrank(ctx, p, t.UserID); err != nil {
+				return nil, err
+			}
 		}
 	case latch.CredRepoToken:
 		if err := b.authorize(ctx, p, latch.AdminRepo, latch.Resource{ProjectID: t.ProjectID, RepoID: t.RepoID}); err != nil {

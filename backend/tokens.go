@@ -146,9 +146,12 @@ func (b *Backend) resolveTokenScope(ctx context.Context, p *latch.Principal, o T
 	}
 	if onBehalf && p.Grants == nil && !p.Credential.IsToken() {
 		s.onBehalf = true
-		return s, nil
+	} else if err := b.authorize(ctx, p, latch.AdminInstance, latch.Resource{}); err != nil {
+		return s, err
 	}
-	return s, b.authorize(ctx, p, latch.AdminInstance, latch.Resource{})
+	// Nobody acts on the tokens of a user who outranks them: an on-behalf
+	// member could otherwise mint a system administrator's token.
+	return s, b.requireOutrank(ctx, p, u.ID)
 }
 
 // CreateToken creates an access token and returns it with its secret, which

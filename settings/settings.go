@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/latchhq/latch"
@@ -260,6 +262,7 @@ const storeKey = "admin.settings"
 
 // Service holds the current settings.
 type Service struct {
+	mu          sync.Mutex // serializes updates
 	st          Store
 	groupExists GroupChecker
 	cur         atomic.Pointer[Settings]
@@ -281,21 +284,30 @@ func (s *Service) OnChange(f func()) { s.onChange = append(s.onChange, f) }
 // Current returns the settings in force. The result must not be modified.
 func (s *Service) Current() *Settings { return s.cur.Load() }
 
-// Load reads the settings from the store, keeping defaults for what is not
-// stored.
-func (s *Service) Load(ctx context.Context) error {
+// read returns the stored document, with defaults for what is not stored.
+func (s *Service) read(ctx context.Context) (*Settings, error) {
 	raw, ok, err := s.st.Setting(ctx, storeKey)
 	if err != nil {
-		return fmt.Errorf("load settings: %w", err)
+		return nil, fmt.Errorf("load settings: %w", err)
 	}
 	next := Default()
 	if ok {
 		if err := json.Unmarshal([]byte(raw), next); err != nil {
-			return fmt.Errorf("load settings: %w", err)
+			return nil, fmt.Errorf("load settings: %w", err)
 		}
 	}
 	if err := next.validate(ctx, nil); err != nil {
-		return fmt.Errorf("load settings: %w", err)
+		return nil, fmt.Errorf("load settings: %w", err)
+	}
+	return next, nil
+}
+
+// Load reads the settings from the store, keeping defaults for what is not
+// stored.
+func (s *Service) Load(ctx context.Context) error {
+	next, err := s.read(ctx)
+	if err != nil {
+		return err
 	}
 	s.cur.Store(next)
 	for _, f := range s.onChange {
@@ -314,8 +326,16 @@ func (s *Service) Update(ctx context.Context, body []byte) (before, after *Setti
 	if err := json.Unmarshal(body, &doc); err != nil || doc == nil {
 		return nil, nil, latch.Invalidf("The settings must be a JSON object.")
 	}
+	// Updates are applied one at a time, to the stored document: two PUTs
+	// naming different sections, on this node or another, both take effect.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored, err := s.read(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	before = s.Current()
-	next := before.clone()
+	next := stored.clone()
 	def := Default()
 	for name, raw := range doc {
 		if !sections[name] {
@@ -361,6 +381,18 @@ func decodeStrict(section string, raw json.RawMessage, dst any) error {
 	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return fieldErr(section, "must be an object")
 	}
+	// encoding/json matches keys case-insensitively; settings keys are
+	// exact, so check them against the field tags first.
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return fieldErr(section, "must be an object")
+	}
+	known := jsonKeys(dst)
+	for k := range keys {
+		if !known[k] {
+			return fieldErr(section+"."+k, "unknown setting")
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -374,4 +406,25 @@ func decodeStrict(section string, raw json.RawMessage, dst any) error {
 		return fieldErr(section, "must be an object")
 	}
 	return nil
+}
+
+// jsonKeys returns the JSON keys of the exported fields of the struct v
+// points to.
+func jsonKeys(v any) map[string]bool {
+	t := reflect.TypeOf(v).Elem()
+	keys := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if name != "-" {
+			keys[name] = true
+		}
+	}
+	return keys
 }

@@ -17,8 +17,8 @@ func (s *Store) RecordRevokedToken(ctx context.Context, r *store.RevokedToken) e
 	if len(r.Digest) == 0 || r.ID == "" {
 		return latch.Invalidf("A revoked token needs a digest and an id.")
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO revoked_tokens (digest, id, kind, revoked_at)
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, r.Digest, r.ID, string(r.Kind), r.RevokedAt)
+	_, err := s.q.ExecContext(ctx, `INSERT INTO revoked_tokens (digest, id, kind, revoked_at, owner)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, r.Digest, r.ID, string(r.Kind), r.RevokedAt, r.Owner)
 	return s.wrap(err, "record revoked token %s", r.ID)
 }
 
@@ -26,8 +26,8 @@ func (s *Store) RecordRevokedToken(ctx context.Context, r *store.RevokedToken) e
 func (s *Store) RevokedTokenByDigest(ctx context.Context, d []byte) (*store.RevokedToken, error) {
 	r := store.RevokedToken{}
 	var kind string
-	err := s.q.QueryRowContext(ctx, "SELECT digest, id, kind, revoked_at FROM revoked_tokens WHERE digest = $1", d).
-		Scan(&r.Digest, &r.ID, &kind, &r.RevokedAt)
+	err := s.q.QueryRowContext(ctx, "SELECT digest, id, kind, revoked_at, owner FROM revoked_tokens WHERE digest = $1", d).
+		Scan(&r.Digest, &r.ID, &kind, &r.RevokedAt, &r.Owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, latch.Errorf(latch.ErrNotFound, "No such revoked token.")
 	}

@@ -183,3 +183,21 @@ func (s *Store) RecordTokenUse(ctx context.Context, uses []store.TokenUse) error
 		return nil
 	})
 }
+
+// RecordTokenAddress remembers an address a token was used from; true the
+// first time.
+func (s *Store) RecordTokenAddress(ctx context.Context, id, address string, at int64) (bool, error) {
+	res, err := s.q.ExecContext(ctx, `INSERT INTO token_addresses (token_id, address, first_seen) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, id, address, at)
+	if err != nil {
+		if s.isForeignKeyViolation(err) {
+			return false, nil // the token was deleted meanwhile
+		}
+		return false, s.wrap(err, "record token address")
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return false, s.wrap(err, "record token address")
+	}
+	return n == 1, nil
+}

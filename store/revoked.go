@@ -15,6 +15,8 @@ type RevokedToken struct {
 	ID        string // the token's non-secret id
 	Kind      latch.CredentialKind
 	RevokedAt int64 // epoch ms
+	// Owner is the name of the user who owned the token.
+	Owner string
 }
 
 // RevokedTokens stores the digests of revoked tokens.

@@ -62,4 +62,7 @@ type Tokens interface {
 	DeleteToken(ctx context.Context, id string) error
 	// RecordTokenUse stores a batch of last-used times, never moving one back.
 	RecordTokenUse(ctx context.Context, uses []TokenUse) error
+	// RecordTokenAddress remembers that token id was used from address and
+	// reports whether that was the first time.
+	RecordTokenAddress(ctx context.Context, id, address string, at int64) (bool, error)
 }
