@@ -106,29 +106,38 @@ const (
 	ManageCredentials
 )
 
-var actionNeeds = map[Action]struct {
-	scope Scope
-	level Level
-}{
-	ReadRepo:          {ScopeRepo, LevelRead},
-	WriteRepo:         {ScopeRepo, LevelWrite},
-	AdminRepo:         {ScopeRepo, LevelAdmin},
-	ReadProject:       {ScopeProject, LevelRead},
-	AdminProject:      {ScopeProject, LevelAdmin},
-	CreateProject:     {ScopeGlobal, LevelWrite},
-	AdminInstance:     {ScopeGlobal, LevelAdmin},
-	SysAdminInstance:  {ScopeGlobal, LevelSysAdmin},
-	Authenticated:     {ScopeGlobal, LevelNone},
-	ManageCredentials: {ScopeGlobal, LevelNone},
+// need is what an action requires, with the permission that names it.
+type need struct {
+	scope    Scope
+	level    Level
+	required Permission
+}
+
+// actionNeeds is indexed by Action; the zero entry is no action.
+var actionNeeds = [...]need{
+	ReadRepo:          {ScopeRepo, LevelRead, RepoRead},
+	WriteRepo:         {ScopeRepo, LevelWrite, RepoWrite},
+	AdminRepo:         {ScopeRepo, LevelAdmin, RepoAdmin},
+	ReadProject:       {ScopeProject, LevelRead, ProjectRead},
+	AdminProject:      {ScopeProject, LevelAdmin, ProjectAdmin},
+	CreateProject:     {ScopeGlobal, LevelWrite, ProjectCreate},
+	AdminInstance:     {ScopeGlobal, LevelAdmin, Admin},
+	SysAdminInstance:  {ScopeGlobal, LevelSysAdmin, SysAdmin},
+	Authenticated:     {ScopeGlobal, LevelNone, LicensedUser},
+	ManageCredentials: {ScopeGlobal, LevelNone, LicensedUser},
+}
+
+func needOf(a Action) (need, bool) {
+	if a <= 0 || int(a) >= len(actionNeeds) {
+		return need{}, false
+	}
+	return actionNeeds[a], true
 }
 
 // Required returns the permission an action needs, for messages.
 func (a Action) Required() Permission {
-	n := actionNeeds[a]
-	if n.level == LevelNone {
-		return LicensedUser
-	}
-	return PermissionFor(n.scope, n.level)
+	n, _ := needOf(a)
+	return n.required
 }
 
 // Access is what a user holds on one resource, with every inheritance
@@ -156,8 +165,8 @@ type Decision struct {
 // own grants), and the credential's limits, bounds and kind are applied on
 // top. Everything not explicitly allowed is denied.
 func Decide(p *Principal, a Action, r Resource, held Access) Decision {
-	need, ok := actionNeeds[a]
-	d := Decision{Required: a.Required()}
+	need, ok := needOf(a)
+	d := Decision{Required: need.required}
 	if !ok || p == nil {
 		return d
 	}
