@@ -32,6 +32,12 @@ func BenchmarkTokenAuthMiss(b *testing.B) {
 	tokenbench.Run(b, &benchEnvs, openBench, fillSQLite)
 }
 
+// BenchmarkTokenAuthMissInterleaved compares the two table sizes in
+// alternating rounds (LATCH_BENCH_LARGE=1, -benchtime 1x); see tokenbench.
+func BenchmarkTokenAuthMissInterleaved(b *testing.B) {
+	tokenbench.Interleave(b, &benchEnvs, openBench, fillSQLite)
+}
+
 func openBench(b *testing.B, _ int) *sqlstore.Store {
 	b.Helper()
 	if benchDir == "" {

@@ -8,6 +8,10 @@
 // unless LATCH_BENCH_LARGE=1:
 //
 //	LATCH_BENCH_LARGE=1 go test ./sqlite ./postgres -run '^$' -bench TokenAuthMiss -benchtime 20000x
+//
+// On a busy machine, the Interleaved benchmark compares the sizes more
+// fairly: it alternates between them in rounds and logs the minimum and
+// median per size.
 package tokenbench
 
 import (
@@ -16,6 +20,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -223,3 +228,58 @@ func lookup(b *testing.B, e *Env) {
 		i++
 	}
 }
+
+// Interleave measures both sizes in alternating rounds of 3,000 calls each,
+// so that a change of machine load hits both alike, and logs the minimum and
+// median time per call of each. It needs LATCH_BENCH_LARGE=1.
+func Interleave(b *testing.B, c *Cache, open Open, fill Fill) {
+	if os.Getenv(LargeEnv) != "1" {
+		b.Skipf("set %s=1 to run the %d-token case (about a minute of setup)", LargeEnv, Sizes[len(Sizes)-1])
+	}
+	envs := make([]*Env, len(Sizes))
+	for i, size := range Sizes {
+		envs[i] = c.Get(b, size, open, fill)
+	}
+	ctx := context.Background()
+	at := auth.Attempt{Credentials: auth.Credentials{Scheme: auth.SchemeBearer}, Via: auth.ViaREST}
+	const rounds, per = 12, 3000
+	type key struct {
+		size int
+		what string
+	}
+	res := map[key][]time.Duration{}
+	for b.Loop() {
+		for r := range rounds {
+			for i, e := range envs {
+				tokens := auth.NewTokens(e.Store, e.Hasher, nil, nil, nil)
+				start := time.Now()
+				for j := range per {
+					tokens.Invalidate()
+					if _, err := tokens.ResolveToken(ctx, e.Secrets[(r*per+j)%len(e.Secrets)], token.Personal, at); err != nil {
+						b.Fatal(err)
+					}
+				}
+				k := key{Sizes[i], "ResolveToken"}
+				res[k] = append(res[k], time.Since(start)/per)
+				start = time.Now()
+				for j := range per {
+					if _, err := e.Store.TokenByDigest(ctx, e.Digests[(r*per+j)%len(e.Digests)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				k = key{Sizes[i], "TokenByDigest"}
+				res[k] = append(res[k], time.Since(start)/per)
+			}
+		}
+	}
+	for _, what := range []string{"TokenByDigest", "ResolveToken"} {
+		for _, size := range Sizes {
+			d := res[key{size, what}]
+			slices.Sort(d)
+			b.Logf("%-13s tokens=%-7d min %6.1f µs  median %6.1f µs  max %6.1f µs", what, size,
+				us(d[0]), us(d[len(d)/2]), us(d[len(d)-1]))
+		}
+	}
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
