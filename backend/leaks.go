@@ -170,13 +170,14 @@ func (b *Backend) RevokeLeakedCredential(ctx context.Context, secret string, not
 			}
 			return err
 		}
+		// Recorded before a service user goes, so that its name is kept.
+		if err := b.recordRevoked(ctx, tx, t); err != nil {
+			return err
+		}
 		if t.Kind != latch.CredPersonalToken {
 			if err := tx.DeleteUser(ctx, t.UserID); err != nil && !errors.Is(err, latch.ErrNotFound) {
 				return err
 			}
-		}
-		if err := b.recordRevoked(ctx, tx, t); err != nil {
-			return err
 		}
 		if notice == nil {
 			return nil
