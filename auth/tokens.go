@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -61,7 +62,9 @@ type Tokens struct {
 	cache  *expirable.LRU[token.Digest, *cachedToken]
 	// seen holds the (token, address) pairs this node knows are recorded;
 	// it outlives purges of the token cache.
-	seen   *expirable.LRU[tokenAddr, struct{}]
+	seen *expirable.LRU[tokenAddr, struct{}]
+	// gen counts invalidations, so that a read racing one is not cached.
+	gen    atomic.Uint64
 	uses   *UseTracker
 	policy Policy
 	audit  audit.Recorder
@@ -118,11 +121,16 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 	d := t.hasher.Digest(secret)
 	e, ok := t.cache.Get(d)
 	if !ok {
+		gen := t.gen.Load()
 		var err error
 		if e, err = t.load(ctx, d); err != nil {
 			return nil, err
 		}
-		t.cache.Add(d, e)
+		// A token revoked while it was being read must not be cached
+		// after the flush that revocation caused.
+		if t.gen.Load() == gen {
+			t.cache.Add(d, e)
+		}
 	}
 	now := t.now().UnixMilli()
 	tok := &e.tok
@@ -271,7 +279,10 @@ func PrincipalOf(tok *store.AccessToken, owner *latch.User) *latch.Principal {
 // user or a setting changes, so that the next request reads the store.
 // Changes are rare next to reads, so a full flush keeps this simple and
 // always correct.
-func (t *Tokens) Invalidate() { t.cache.Purge() }
+func (t *Tokens) Invalidate() {
+	t.gen.Add(1)
+	t.cache.Purge()
+}
 
 // UseTracker batches "last used" records: uses are kept in memory and
 // written in one batch per interval, so a token is written at most once per
