@@ -10,11 +10,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/latchhq/latch/sqlstore"
 
@@ -70,18 +72,36 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	}
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
 	s, err := sqlstore.New(db, sqlstore.SQLite)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	if err := s.Migrate(ctx); err != nil {
+	// Switching a new file to WAL takes an exclusive lock that SQLite's busy
+	// handler does not wait for, so processes opening one fresh file at once
+	// retry here for a while.
+	for attempt := 0; ; attempt++ {
+		err = db.PingContext(ctx)
+		if err == nil {
+			err = s.Migrate(ctx)
+		}
+		if err == nil || !isBusy(err) || attempt >= 100 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var e interface{ Code() int }
+	if errors.As(err, &e) {
+		return e.Code()&0xff == 5 // SQLITE_BUSY and its extended codes
+	}
+	return strings.Contains(err.Error(), "SQLITE_BUSY")
 }
