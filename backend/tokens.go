@@ -529,15 +529,18 @@ func (b *Backend) DeleteToken(ctx context.Context, p *latch.Principal, o TokenOw
 		return err
 	}
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
+		// Recorded first, while the owner (a service user for project and
+		// repository tokens) still exists to be named.
+		if err := b.recordRevoked(ctx, tx, t); err != nil {
+			return err
+		}
 		if err := tx.DeleteToken(ctx, t.ID); err != nil {
 			return err
 		}
 		if t.Kind != latch.CredPersonalToken {
-			if err := tx.DeleteUser(ctx, t.UserID); err != nil {
-				return err
-			}
+			return tx.DeleteUser(ctx, t.UserID)
 		}
-		return b.recordRevoked(ctx, tx, t)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)
