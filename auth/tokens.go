@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/audit"
+	"github.com/latchhq/latch/batch"
 	"github.com/latchhq/latch/settings"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
@@ -284,30 +284,20 @@ func (t *Tokens) Invalidate() {
 	t.cache.Purge()
 }
 
-// UseTracker batches "last used" records: uses are kept in memory and
-// written in one batch per interval, so a token is written at most once per
-// interval whatever its request rate, and never on the request path.
+// UseTracker batches the last use of each token (see package batch): a
+// token is written at most once per interval, never on the request path.
 type UseTracker struct {
-	st       TokenStore
-	log      *slog.Logger
-	interval time.Duration
-
-	mu      sync.Mutex
-	pending map[string]store.TokenUse
-
-	closeOnce sync.Once
-	stop      chan struct{}
-	done      chan struct{}
+	b *batch.Batcher[string, store.TokenUse]
 }
 
-// NewUseTracker returns a tracker that flushes every interval.
+// NewUseTracker returns a tracker that writes every interval.
 func NewUseTracker(st TokenStore, interval time.Duration, log *slog.Logger) *UseTracker {
-	u := &UseTracker{
-		st: st, log: log, interval: interval, pending: map[string]store.TokenUse{},
-		stop: make(chan struct{}), done: make(chan struct{}),
-	}
-	go u.loop()
-	return u
+	return &UseTracker{b: batch.New(batch.Config[string, store.TokenUse]{
+		Write:    st.RecordTokenUse,
+		Key:      func(u store.TokenUse) string { return u.ID },
+		Newer:    func(a, b store.TokenUse) bool { return a.At > b.At },
+		Interval: interval, Log: log, What: "token use",
+	})}
 }
 
 // Used notes that token id was used at (epoch ms) from addr.
@@ -316,71 +306,22 @@ func (u *UseTracker) Used(id string, at int64, addr netip.Addr) {
 	if addr.IsValid() {
 		a = addr.String()
 	}
-	u.mu.Lock()
-	if p, ok := u.pending[id]; !ok || p.At < at {
-		u.pending[id] = store.TokenUse{ID: id, At: at, Address: a}
-	}
-	u.mu.Unlock()
+	u.b.Add(store.TokenUse{ID: id, At: at, Address: a})
 }
 
-// Pending returns the not yet written use of token id, if any, so that
-// listings show uses the store has not seen yet.
-func (u *UseTracker) Pending(id string) (store.TokenUse, bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	p, ok := u.pending[id]
-	return p, ok
-}
+// Pending returns the not yet written use of token id, if any.
+func (u *UseTracker) Pending(id string) (store.TokenUse, bool) { return u.b.Pending(id) }
 
 // Flush writes the pending uses now.
 func (u *UseTracker) Flush(ctx context.Context) error {
-	u.mu.Lock()
-	batch := make([]store.TokenUse, 0, len(u.pending))
-	for _, p := range u.pending {
-		batch = append(batch, p)
-	}
-	clear(u.pending)
-	u.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := u.st.RecordTokenUse(ctx, batch); err != nil {
-		// Put them back, unless newer uses arrived meanwhile.
-		u.mu.Lock()
-		for _, p := range batch {
-			if cur, ok := u.pending[p.ID]; !ok || cur.At < p.At {
-				u.pending[p.ID] = p
-			}
-		}
-		u.mu.Unlock()
+	if err := u.b.Flush(ctx); err != nil {
 		return fmt.Errorf("record token use: %w", err)
 	}
 	return nil
 }
 
-func (u *UseTracker) loop() {
-	defer close(u.done)
-	t := time.NewTicker(u.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-u.stop:
-			return
-		case <-t.C:
-			if err := u.Flush(context.Background()); err != nil {
-				u.log.Error("flush token use", "err", err)
-			}
-		}
-	}
-}
-
-// Close stops the background flush and writes what is pending. It may be
-// called more than once.
-func (u *UseTracker) Close(ctx context.Context) error {
-	u.closeOnce.Do(func() { close(u.stop) })
-	<-u.done
-	return u.Flush(ctx)
-}
+// Close stops the background writes and writes what is pending.
+func (u *UseTracker) Close(ctx context.Context) error { return u.b.Close(ctx) }
 
 // TokenChanged drops cached tokens after a token was updated or revoked.
 func (t *Tokens) TokenChanged(context.Context, string) { t.Invalidate() }

@@ -3,9 +3,9 @@ package sshd
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/latchhq/latch/batch"
 	"github.com/latchhq/latch/store"
 )
 
@@ -14,96 +14,36 @@ type KeyUseStore interface {
 	RecordKeyUse(ctx context.Context, uses []store.KeyUse) error
 }
 
-// UseTracker batches "last authenticated" times of SSH keys: uses are kept in
-// memory and written in one batch per interval, so a key is written at most
-// once per interval whatever its connection rate, and never while a client
-// waits. It is the SSH counterpart of auth.UseTracker for tokens.
+// UseTracker batches "last authenticated" times of SSH keys (see package
+// batch): a key is written at most once per interval, never while a client
+// waits.
 type UseTracker struct {
-	st       KeyUseStore
-	log      *slog.Logger
-	interval time.Duration
-
-	mu      sync.Mutex
-	pending map[int64]int64
-
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	b *batch.Batcher[int64, store.KeyUse]
 }
 
 // NewUseTracker returns a tracker that flushes every interval.
 func NewUseTracker(st KeyUseStore, interval time.Duration, log *slog.Logger) *UseTracker {
-	if log == nil {
-		log = slog.Default()
-	}
-	u := &UseTracker{st: st, log: log, interval: interval, pending: map[int64]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
-	go u.loop()
-	return u
+	return &UseTracker{b: batch.New(batch.Config[int64, store.KeyUse]{
+		Write:    st.RecordKeyUse,
+		Key:      func(u store.KeyUse) int64 { return u.ID },
+		Newer:    func(a, b store.KeyUse) bool { return a.At > b.At },
+		Interval: interval, Log: log, What: "SSH key use",
+	})}
 }
 
 // Used notes that key id authenticated at (epoch ms).
-func (u *UseTracker) Used(id, at int64) {
-	u.mu.Lock()
-	if u.pending[id] < at {
-		u.pending[id] = at
-	}
-	u.mu.Unlock()
-}
+func (u *UseTracker) Used(id, at int64) { u.b.Add(store.KeyUse{ID: id, At: at}) }
 
 // PendingKeyUse returns the not yet written use of key id, so that listings
 // show uses the store has not seen yet.
 func (u *UseTracker) PendingKeyUse(id int64) (int64, bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	at, ok := u.pending[id]
-	return at, ok
+	v, ok := u.b.Pending(id)
+	return v.At, ok
 }
 
 // Flush writes the pending uses now; on failure they are kept for the next
 // flush.
-func (u *UseTracker) Flush(ctx context.Context) error {
-	u.mu.Lock()
-	batch := make([]store.KeyUse, 0, len(u.pending))
-	for id, at := range u.pending {
-		batch = append(batch, store.KeyUse{ID: id, At: at})
-	}
-	clear(u.pending)
-	u.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := u.st.RecordKeyUse(ctx, batch); err != nil {
-		u.mu.Lock()
-		for _, b := range batch {
-			if u.pending[b.ID] < b.At {
-				u.pending[b.ID] = b.At
-			}
-		}
-		u.mu.Unlock()
-		return err
-	}
-	return nil
-}
-
-func (u *UseTracker) loop() {
-	defer close(u.done)
-	t := time.NewTicker(u.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-u.stop:
-			return
-		case <-t.C:
-			if err := u.Flush(context.Background()); err != nil {
-				u.log.Error("record SSH key use", "err", err)
-			}
-		}
-	}
-}
+func (u *UseTracker) Flush(ctx context.Context) error { return u.b.Flush(ctx) }
 
 // Close stops the background flushes and writes what is pending.
-func (u *UseTracker) Close(ctx context.Context) error {
-	u.once.Do(func() { close(u.stop) })
-	<-u.done
-	return u.Flush(ctx)
-}
+func (u *UseTracker) Close(ctx context.Context) error { return u.b.Close(ctx) }
