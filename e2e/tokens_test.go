@@ -856,11 +856,7 @@ func TestAccessTokenCeiling(t *testing.T) {
 			t.Errorf("a re-created user sees %d tokens of the deleted one", len(vs))
 		}
 	})
-	t.Run("owner deactivated", func(t *testing.T) {
-		// latch has no API to deactivate a user yet (no PUT /rest/api/1.0/admin/users,
-		// no user directory): the auth/ unit tests cover an inactive owner.
-		t.Skip("no user deactivation API in latch; covered by auth.TestResolveTokenInactiveOwner")
-	})
+	// A deactivated owner: TestDeactivatedUserLosesEveryCredential.
 }
 
 // ---------------------------------------------------------------------------
