@@ -44,6 +44,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchhq/latch/internal/pgtest"
 )
 
 // ---------------------------------------------------------------------------
@@ -77,7 +79,14 @@ func runMain(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "e2e: building ./cmd/latch failed:\n"+buildFailed)
 		}
 	}
-	return m.Run()
+	code := m.Run()
+	if err := pgtest.StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
 }
 
 // moduleRoot finds the directory holding go.mod.
@@ -133,6 +142,7 @@ type serverConfig struct {
 	env           []string
 	args          []string
 	baseURL       func(httpAddr string) string
+	sqliteOnly    bool
 }
 
 // ServerOption changes how startServer runs latch.
@@ -146,6 +156,14 @@ func WithAdminPassword(p string) ServerOption { return func(c *serverConfig) { c
 
 // WithoutSSH runs latch with --ssh off.
 func WithoutSSH() ServerOption { return func(c *serverConfig) { c.ssh = false } }
+
+// e2eDBEnv, set to "postgres", runs every server on a fresh PostgreSQL
+// database (scripts/test.sh runs the suite once so, beside the SQLite run).
+const e2eDBEnv = "LATCH_E2E_DB"
+
+// WithSQLite keeps the server on SQLite whatever LATCH_E2E_DB says, for
+// tests that read the database file itself.
+func WithSQLite() ServerOption { return func(c *serverConfig) { c.sqliteOnly = true } }
 
 // WithEnv adds environment variables ("KEY=value") to the server's environment.
 func WithEnv(kv ...string) ServerOption {
@@ -200,6 +218,9 @@ func startServer(t testing.TB, opts ...ServerOption) *Server {
 	cfg := serverConfig{ssh: true}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if os.Getenv(e2eDBEnv) == "postgres" && !cfg.sqliteOnly && !slices.Contains(cfg.args, "--db") {
+		cfg.args = append(cfg.args, "--db", pgtest.NewDatabase(t))
 	}
 	if cfg.dataDir == "" {
 		cfg.dataDir = filepath.Join(t.TempDir(), "data")
@@ -354,6 +375,13 @@ func (s *Server) restart(t testing.TB, opts ...ServerOption) *Server {
 	t.Helper()
 	s.stop(t)
 	opts = append([]ServerOption{WithDataDir(s.DataDir), WithAdminPassword(s.AdminPassword)}, opts...)
+	// The same database: a PostgreSQL one is named by --db.
+	if i := slices.Index(s.cfg.args, "--db"); i >= 0 && i+1 < len(s.cfg.args) {
+		opts = append(opts, WithArgs("--db", s.cfg.args[i+1]))
+	}
+	if s.cfg.sqliteOnly {
+		opts = append(opts, WithSQLite())
+	}
 	if !s.cfg.ssh {
 		opts = append(opts, WithoutSSH())
 	}

@@ -135,7 +135,7 @@ func leakExpire(t testing.TB, dataDir, id string) {
 
 func TestLeaksCheck(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, WithoutSSH())
+	s := startServer(t, WithoutSSH(), WithSQLite())
 	alice := s.createUser(t, "alice")
 	active := leakCreateToken(t, s, alice.Name, alice.Password, "active")
 	gone := leakCreateToken(t, s, alice.Name, alice.Password, "gone")

@@ -25,7 +25,7 @@ import (
 
 func TestAccessTokenSecretHygiene(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, WithoutSSH(), WithEnv("LATCH_LOG_LEVEL=debug"))
+	s := startServer(t, WithoutSSH(), WithSQLite(), WithEnv("LATCH_LOG_LEVEL=debug"))
 	s.createProject(t, "HYG", "Hygiene")
 	s.createRepo(t, "HYG", "Code")
 	u := s.createUser(t, "hyg")
@@ -336,7 +336,7 @@ func checkDigest(t *testing.T, rows map[string]map[string]any, key []byte, tk re
 // nor its plain SHA-256, and no column holds the secret.
 func TestAccessTokenStoredAsDigest(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, WithoutSSH())
+	s := startServer(t, WithoutSSH(), WithSQLite())
 	s.createProject(t, "DIG", "Digest")
 	s.createRepo(t, "DIG", "Code")
 	u := s.createUser(t, "dig")

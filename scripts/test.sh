@@ -25,3 +25,6 @@ fi
 export LATCH_REQUIRE_POSTGRES=1
 go vet ./...
 go test -count=1 -timeout 20m ./...
+# The end-to-end suite once more, every server on its own PostgreSQL
+# database: the same behaviour on both stores.
+LATCH_E2E_DB=postgres go test -count=1 -timeout 20m ./e2e/

@@ -401,13 +401,20 @@ func NewDatabase(t testing.TB) string {
 // started. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
-	if shared.c != nil {
-		if err := shared.c.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			if code == 0 {
-				code = 1
-			}
+	if err := StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if code == 0 {
+			code = 1
 		}
 	}
 	os.Exit(code)
+}
+
+// StopShared stops the shared cluster, if one was started: for test mains
+// that cannot use Main.
+func StopShared() error {
+	if shared.c == nil {
+		return nil
+	}
+	return shared.c.Stop()
 }
