@@ -181,18 +181,40 @@ func (b *Backend) DeleteUser(ctx context.Context, p *latch.Principal, name strin
 // requireOutrank refuses when the target holds a higher global permission
 // than the actor: an ADMIN may not delete or demote a SYS_ADMIN.
 func (b *Backend) requireOutrank(ctx context.Context, p *latch.Principal, target int64) error {
-	mine, err := b.store.Access(ctx, p.UserID(), latch.Resource{})
-	if err != nil {
-		return err
-	}
 	theirs, err := b.store.Access(ctx, target, latch.Resource{})
 	if err != nil {
 		return err
 	}
-	if theirs.Global > mine.Global {
-		return &Denied{Decision: latch.Decision{Required: latch.SysAdmin, Visible: true}}
+	// The actor needs the target's global permission, asked of the one
+	// decision like any other.
+	return b.authorize(ctx, p, globalAction(theirs.Global), latch.Resource{})
+}
+
+// globalAction is the action that needs global level l.
+func globalAction(l latch.Level) latch.Action {
+	switch {
+	case l >= latch.LevelSysAdmin:
+		return latch.SysAdminInstance
+	case l >= latch.LevelAdmin:
+		return latch.AdminInstance
+	case l >= latch.LevelWrite:
+		return latch.CreateProject
 	}
-	return nil
+	return latch.Authenticated
+}
+
+// guardGroup refuses changes to a group that holds a global permission
+// above the actor's: an ADMIN could otherwise join a SYS_ADMIN group, or
+// demote its members by emptying or deleting it.
+func (b *Backend) guardGroup(ctx context.Context, tx store.Store, p *latch.Principal, g *latch.Group) error {
+	perm, err := tx.DirectPermission(ctx, latch.Resource{}, store.Subject{GroupID: g.ID})
+	if err != nil {
+		return err
+	}
+	if perm == "" {
+		return nil
+	}
+	return b.authorize(ctx, p, globalAction(perm.Level()), latch.Resource{})
 }
 
 // CreateGroup creates a group (global ADMIN).
@@ -239,6 +261,9 @@ func (b *Backend) DeleteGroup(ctx context.Context, p *latch.Principal, name stri
 	if err != nil {
 		return nil, err
 	}
+	if err := b.guardGroup(ctx, b.store, p, g); err != nil {
+		return nil, err
+	}
 	if err := b.store.DeleteGroup(ctx, g.ID); err != nil {
 		return nil, fmt.Errorf("delete group: %w", err)
 	}
@@ -257,6 +282,9 @@ func (b *Backend) AddUsersToGroup(ctx context.Context, p *latch.Principal, group
 	err := b.store.WithTx(ctx, func(tx store.Store) error {
 		g, err := tx.GroupByName(ctx, group)
 		if err != nil {
+			return err
+		}
+		if err := b.guardGroup(ctx, tx, p, g); err != nil {
 			return err
 		}
 		for _, name := range users {
@@ -283,6 +311,9 @@ func (b *Backend) RemoveUserFromGroup(ctx context.Context, p *latch.Principal, g
 	}
 	g, err := b.store.GroupByName(ctx, group)
 	if err != nil {
+		return err
+	}
+	if err := b.guardGroup(ctx, b.store, p, g); err != nil {
 		return err
 	}
 	u, err := b.store.UserByName(ctx, user)
