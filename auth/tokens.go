@@ -130,6 +130,10 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 		// after the flush that revocation caused.
 		if t.gen.Load() == gen {
 			t.cache.Add(d, e)
+			// An invalidation between the check and the Add removes it.
+			if t.gen.Load() != gen {
+				t.cache.Remove(d)
+			}
 		}
 	}
 	now := t.now().UnixMilli()

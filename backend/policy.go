@@ -110,6 +110,12 @@ func (b *Backend) RotateToken(ctx context.Context, p *latch.Principal, id string
 	if err != nil {
 		return nil, err
 	}
+	// Rotating mints a secret: the same rule as creating one.
+	if ok, err := b.inPolicyGroups(ctx, p, b.settings().Tokens.CreateGroups, true); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, &Denied{Decision: latch.Decision{Visible: true}, Reason: "You are not in a group allowed to create access tokens."}
+	}
 	var s tokenScope
 	switch t.Kind {
 	case latch.CredPersonalToken:
@@ -143,15 +149,35 @@ func (b *Backend) RotateToken(ctx context.Context, p *latch.Principal, id string
 		return nil, fmt.Errorf("generate token: %w", err)
 	}
 	d := b.hasher.Digest(secret)
-	t.PrevDigest, t.PrevExpiresAt = nil, 0
+	old := t.Digest
+	var prev []byte
+	var prevExpires int64
 	if graceSeconds > 0 {
-		t.PrevDigest = t.Digest
-		t.PrevExpiresAt = b.now().Add(time.Duration(graceSeconds) * time.Second).UnixMilli()
+		prev = old
+		prevExpires = b.now().Add(time.Duration(graceSeconds) * time.Second).UnixMilli()
 	}
-	t.Digest = d[:]
-	if err := b.store.UpdateToken(ctx, t); err != nil {
+	err = b.store.WithTx(ctx, func(tx store.Store) error {
+		// Secrets that stop working now read as revoked from now on.
+		gone := &store.AccessToken{ID: t.ID, Kind: t.Kind, UserID: t.UserID, PrevDigest: t.PrevDigest}
+		if graceSeconds == 0 {
+			gone.Digest = old
+		}
+		if err := b.recordRevoked(ctx, tx, gone); err != nil {
+			return err
+		}
+		ok, err := tx.RotateTokenDigest(ctx, t.ID, old, d[:], prev, prevExpires)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return latch.Errorf(latch.ErrConflict, "The token was rotated or revoked meanwhile; try again.")
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("rotate token: %w", err)
 	}
+	t.Digest, t.PrevDigest, t.PrevExpiresAt = d[:], prev, prevExpires
 	b.tokenChanged(ctx, t.ID)
 	b.record(ctx, p, audit.TokenRotated, "token:"+t.ID, fmt.Sprintf("grace %ds", graceSeconds))
 	v, err := b.viewToken(ctx, *t, s)

@@ -460,8 +460,11 @@ func (b *Backend) findToken(ctx context.Context, p *latch.Principal, o TokenOwne
 		return nil, s, err
 	}
 	t, err := b.store.TokenByID(ctx, id)
-	if err != nil {
+	if errors.Is(err, latch.ErrNotFound) {
 		return nil, s, noSuchToken(id)
+	}
+	if err != nil {
+		return nil, s, fmt.Errorf("read token %s: %w", id, err)
 	}
 	own := s.owner()
 	match := t.Kind == s.kind && t.ProjectID == own.ProjectID && t.RepoID == own.RepoID

@@ -78,6 +78,10 @@ func (s *Store) Access(ctx context.Context, userID int64, r latch.Resource) (lat
 	a, err := s.Store.Access(ctx, userID, r)
 	if err == nil && s.gen.Load() == gen {
 		s.access.Add(k, a)
+		// A purge between the check and the Add removes it.
+		if s.gen.Load() != gen {
+			s.access.Remove(k)
+		}
 	}
 	return a, err
 }
@@ -92,6 +96,9 @@ func (s *Store) RepoBySlug(ctx context.Context, projectKey, slug string) (*latch
 	r, err := s.Store.RepoBySlug(ctx, projectKey, slug)
 	if err == nil && s.gen.Load() == gen {
 		s.repos.Add(k, *cloneRepo(*r))
+		if s.gen.Load() != gen {
+			s.repos.Remove(k)
+		}
 	}
 	return r, err
 }
@@ -104,12 +111,99 @@ func cloneRepo(r latch.Repository) *latch.Repository {
 	return &r
 }
 
-// WithTx runs fn in a transaction of the underlying store, uncached, and
-// purges afterwards: whatever fn wrote is visible at once.
+// WithTx runs fn in a transaction of the underlying store, uncached, and,
+// when it committed a write that changes what is cached, purges: whatever
+// fn wrote is visible at once.
 func (s *Store) WithTx(ctx context.Context, fn func(store.Store) error) error {
-	err := s.Store.WithTx(ctx, fn)
-	s.changed()
+	var dirty atomic.Bool
+	err := s.Store.WithTx(ctx, func(tx store.Store) error {
+		return fn(&txTracker{Store: tx, dirty: &dirty})
+	})
+	if dirty.Load() {
+		// Purged even after a failure: a commit that failed late may still
+		// have happened, and a purge is only ever too careful.
+		s.changed()
+	}
 	return err
+}
+
+// txTracker notes, inside a transaction, the writes that change cached
+// reads.
+type txTracker struct {
+	store.Store
+	dirty *atomic.Bool
+}
+
+func (t *txTracker) mark() { t.dirty.Store(true) }
+
+// WithTx nests, keeping the tracking.
+func (t *txTracker) WithTx(ctx context.Context, fn func(store.Store) error) error {
+	return t.Store.WithTx(ctx, func(tx store.Store) error { return fn(&txTracker{Store: tx, dirty: t.dirty}) })
+}
+
+func (t *txTracker) UpdateUser(ctx context.Context, u *latch.User) error {
+	t.mark()
+	return t.Store.UpdateUser(ctx, u)
+}
+
+func (t *txTracker) DeleteUser(ctx context.Context, id int64) error {
+	t.mark()
+	return t.Store.DeleteUser(ctx, id)
+}
+
+func (t *txTracker) DeleteGroup(ctx context.Context, id int64) error {
+	t.mark()
+	return t.Store.DeleteGroup(ctx, id)
+}
+
+func (t *txTracker) AddGroupMember(ctx context.Context, groupID, userID int64) error {
+	t.mark()
+	return t.Store.AddGroupMember(ctx, groupID, userID)
+}
+
+func (t *txTracker) RemoveGroupMember(ctx context.Context, groupID, userID int64) error {
+	t.mark()
+	return t.Store.RemoveGroupMember(ctx, groupID, userID)
+}
+
+func (t *txTracker) CreateProject(ctx context.Context, p *latch.Project) error {
+	t.mark()
+	return t.Store.CreateProject(ctx, p)
+}
+
+func (t *txTracker) UpdateProject(ctx context.Context, p *latch.Project) error {
+	t.mark()
+	return t.Store.UpdateProject(ctx, p)
+}
+
+func (t *txTracker) DeleteProject(ctx context.Context, id int64) error {
+	t.mark()
+	return t.Store.DeleteProject(ctx, id)
+}
+
+func (t *txTracker) CreateRepo(ctx context.Context, r *latch.Repository) error {
+	t.mark()
+	return t.Store.CreateRepo(ctx, r)
+}
+
+func (t *txTracker) UpdateRepo(ctx context.Context, r *latch.Repository) error {
+	t.mark()
+	return t.Store.UpdateRepo(ctx, r)
+}
+
+func (t *txTracker) DeleteRepo(ctx context.Context, id int64) error {
+	t.mark()
+	return t.Store.DeleteRepo(ctx, id)
+}
+
+func (t *txTracker) SetPermission(ctx context.Context, r latch.Resource, sub store.Subject, p latch.Permission) error {
+	t.mark()
+	return t.Store.SetPermission(ctx, r, sub, p)
+}
+
+func (t *txTracker) RevokePermission(ctx context.Context, r latch.Resource, sub store.Subject) error {
+	t.mark()
+	return t.Store.RevokePermission(ctx, r, sub)
 }
 
 // The writes below change what Access or RepoBySlug answer.

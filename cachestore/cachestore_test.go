@@ -128,3 +128,38 @@ func TestCachedRepositoriesAreCopies(t *testing.T) {
 		t.Fatalf("a caller's change reached the cache: %+v %+v", b, b.Project)
 	}
 }
+
+func TestTransactionsWithoutCachedWritesKeepTheCache(t *testing.T) {
+	ctx := context.Background()
+	s, c, u, r := setup(t)
+	res := latch.Resource{ProjectID: r.ProjectID, RepoID: r.ID}
+	if _, err := s.Access(ctx, u.ID, res); err != nil {
+		t.Fatal(err)
+	}
+	notified := 0
+	s.OnChange(func() { notified++ })
+	err := s.WithTx(ctx, func(tx store.Store) error {
+		return tx.PutSetting(ctx, "k", "v")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Access(ctx, u.ID, res); err != nil {
+		t.Fatal(err)
+	}
+	if c.access.Load() != 1 || notified != 0 {
+		t.Fatalf("a settings-only transaction purged: %d reads, %d notices", c.access.Load(), notified)
+	}
+	// A nested transaction that grants still purges.
+	err = s.WithTx(ctx, func(tx store.Store) error {
+		return tx.WithTx(ctx, func(inner store.Store) error {
+			return inner.SetPermission(ctx, res, store.Subject{UserID: u.ID}, latch.RepoRead)
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Access(ctx, u.ID, res); a.Repo != latch.LevelRead || notified != 1 {
+		t.Fatalf("nested grant: repo level %v, %d notices", a.Repo, notified)
+	}
+}

@@ -135,11 +135,10 @@ func (s *Store) CountUserTokens(ctx context.Context, userID int64) (int, error) 
 	return n, s.wrap(err, "count tokens")
 }
 
-// UpdateToken saves a token's mutable fields.
+// UpdateToken saves a token's name, permissions and address ranges.
 func (s *Store) UpdateToken(ctx context.Context, t *store.AccessToken) error {
-	res, err := s.q.ExecContext(ctx, `UPDATE access_tokens SET name = $2, permissions = $3, allowed_cidrs = $4,
-		digest = $5, prev_digest = $6, prev_expires_at = $7 WHERE id = $1`,
-		t.ID, t.Name, joinPerms(t.Permissions), strings.Join(t.AllowedCIDRs, ","), t.Digest, nullBytes(t.PrevDigest), t.PrevExpiresAt)
+	res, err := s.q.ExecContext(ctx, `UPDATE access_tokens SET name = $2, permissions = $3, allowed_cidrs = $4 WHERE id = $1`,
+		t.ID, t.Name, joinPerms(t.Permissions), strings.Join(t.AllowedCIDRs, ","))
 	if err != nil {
 		return s.wrap(err, "update token %s", t.ID)
 	}
@@ -198,6 +197,20 @@ func (s *Store) RecordTokenAddress(ctx context.Context, id, address string, at i
 	n, err := rowsAffected(res)
 	if err != nil {
 		return false, s.wrap(err, "record token address")
+	}
+	return n == 1, nil
+}
+
+// RotateTokenDigest swaps a token's digest if it is still old.
+func (s *Store) RotateTokenDigest(ctx context.Context, id string, old, next, prev []byte, prevExpiresAt int64) (bool, error) {
+	res, err := s.q.ExecContext(ctx, `UPDATE access_tokens SET digest = $3, prev_digest = $4, prev_expires_at = $5
+		WHERE id = $1 AND digest = $2`, id, old, next, nullBytes(prev), prevExpiresAt)
+	if err != nil {
+		return false, s.wrap(err, "rotate token %s", id)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return false, s.wrap(err, "rotate token %s", id)
 	}
 	return n == 1, nil
 }

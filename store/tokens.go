@@ -56,9 +56,13 @@ type Tokens interface {
 	// a repository's, newest first.
 	ListTokens(ctx context.Context, o TokenOwner, p Page) ([]AccessToken, error)
 	CountUserTokens(ctx context.Context, userID int64) (int, error)
-	// UpdateToken saves Name, Permissions, AllowedCIDRs, Digest, PrevDigest
-	// and PrevExpiresAt.
+	// UpdateToken saves Name, Permissions and AllowedCIDRs; never the
+	// digests, which only RotateTokenDigest changes.
 	UpdateToken(ctx context.Context, t *AccessToken) error
+	// RotateTokenDigest replaces the digest of token id, if it is still old,
+	// with next, keeping prev valid until prevExpiresAt (prev nil: none). It
+	// reports false when the token was rotated or deleted meanwhile.
+	RotateTokenDigest(ctx context.Context, id string, old, next, prev []byte, prevExpiresAt int64) (bool, error)
 	DeleteToken(ctx context.Context, id string) error
 	// RecordTokenUse stores a batch of last-used times, never moving one back.
 	RecordTokenUse(ctx context.Context, uses []TokenUse) error
