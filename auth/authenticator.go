@@ -178,7 +178,8 @@ func (a *Authenticator) failed(ctx context.Context, at Attempt, account string, 
 	if !counts && !errors.Is(err, ErrBasicDisabled) && !errors.Is(err, ErrPasswordForGitDisabled) {
 		return // an internal error, not the client's failure
 	}
-	e := store.AuditEvent{ActorName: at.Username, Outcome: audit.Refused, Address: addrString(at.Addr)}
+	login := safeLogin(at.Username)
+	e := store.AuditEvent{ActorName: login, Outcome: audit.Refused, Address: addrString(at.Addr)}
 	var r *Refused
 	if errors.As(err, &r) {
 		e.Type, e.CredentialID, e.Target, e.Detail = audit.TokenRefused, r.TokenID, "token:"+r.TokenID, r.Reason.Error()
@@ -186,7 +187,7 @@ func (a *Authenticator) failed(ctx context.Context, at Attempt, account string, 
 			e.ActorID, e.ActorName = r.OwnerID, r.Owner
 		}
 	} else {
-		e.Type, e.Target, e.Detail = audit.LoginFailed, "user:"+at.Username, "bad credentials"
+		e.Type, e.Target, e.Detail = audit.LoginFailed, "user:"+login, "bad credentials"
 		if !counts {
 			e.Detail = err.Error()
 		}
@@ -199,6 +200,15 @@ func (a *Authenticator) failed(ctx context.Context, at Attempt, account string, 
 		e.Type, e.Detail = audit.RateLimited, "too many failed authentications"
 		a.audit.Record(ctx, e)
 	}
+}
+
+// safeLogin is the presented user name as the audit trail may record it:
+// clients that put a token in the user name position have it redacted.
+func safeLogin(name string) string {
+	if _, err := token.ParseAnyKind(name); err == nil || errors.Is(err, token.ErrChecksum) || len(name) > 255 {
+		return token.Redact(name)
+	}
+	return name
 }
 
 func addrString(a netip.Addr) string {
@@ -241,7 +251,7 @@ func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*
 	}
 	u, err := a.users.UserByNameOrEmail(ctx, login)
 	if err != nil && !errors.Is(err, latch.ErrNotFound) {
-		return nil, "", fmt.Errorf("authenticate %q: %w", login, err)
+		return nil, "", fmt.Errorf("authenticate: %w", err)
 	}
 	if err != nil {
 		u = nil
@@ -256,7 +266,7 @@ func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*
 		if u != nil {
 			acc, err := a.users.Access(ctx, u.ID, latch.Resource{})
 			if err != nil {
-				return nil, "", fmt.Errorf("authenticate %q: %w", login, err)
+				return nil, "", fmt.Errorf("authenticate: %w", err)
 			}
 			sysAdmin = acc.Global >= latch.LevelSysAdmin
 		}
@@ -277,7 +287,7 @@ func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*
 	}
 	hash, err := a.users.PasswordHash(ctx, u.ID)
 	if err != nil && !errors.Is(err, latch.ErrNotFound) {
-		return nil, "", fmt.Errorf("authenticate %q: %w", login, err)
+		return nil, "", fmt.Errorf("authenticate: %w", err)
 	}
 	if !VerifyPassword(hash, password) || !u.Active || u.Type != latch.UserNormal {
 		if restOff {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -26,6 +27,8 @@ const MaxPasswordLen = 1024
 // HashPassword returns an encoded argon2id hash of password in the PHC string
 // format: $argon2id$v=19$m=65536,t=3,p=2$salt$hash.
 func HashPassword(password string) (string, error) {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
@@ -36,9 +39,19 @@ func HashPassword(password string) (string, error) {
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
+// hashSlots bounds how many argon2id computations run at once: each takes
+// 19 MiB, and a burst of password requests must not exhaust memory.
+var hashSlots = make(chan struct{}, max(2, 2*runtime.GOMAXPROCS(0)))
+
 // VerifyPassword reports whether password matches an encoded hash made by
 // HashPassword. Comparison is constant-time; a malformed hash never matches.
 func VerifyPassword(encoded, password string) bool {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return verifyPassword(encoded, password)
+}
+
+func verifyPassword(encoded, password string) bool {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -210,7 +211,9 @@ func (b *Backend) UpdateSettings(ctx context.Context, p *latch.Principal, u Sett
 	if err != nil {
 		return nil, err
 	}
-	b.record(ctx, p, audit.SettingsChanged, "settings", string(body))
+	// The resulting document, not the request body: bounded and validated.
+	doc, _ := json.Marshal(after)
+	b.record(ctx, p, audit.SettingsChanged, "settings", string(doc))
 	return after, nil
 }
 

@@ -38,12 +38,17 @@ func (b *Backend) SendExpiryReminders(ctx context.Context, now time.Time) (int, 
 		if i+1 < len(reminderWindows) {
 			after = now.Add(reminderWindows[i+1].before).UnixMilli()
 		}
-		toks, err := b.store.TokensExpiring(ctx, after, now.Add(w.before).UnixMilli(), reminderBatch)
+		toks, err := b.store.TokensExpiring(ctx, after, now.Add(w.before).UnixMilli(), w.name, reminderBatch)
 		if err != nil {
 			return sent, fmt.Errorf("expiry reminders: %w", err)
 		}
 		for _, t := range toks {
 			if t.CreatedAt > t.ExpiresAt-w.before.Milliseconds() {
+				// The window had begun when the token was made: marked
+				// as done without a mail, so that it is not listed again.
+				if _, err := b.store.MarkReminder(ctx, "token:"+t.ID, w.name, nowMS); err != nil {
+					return sent, fmt.Errorf("expiry reminders: %w", err)
+				}
 				continue
 			}
 			ok, err := b.remindToken(ctx, t, w.name, now)

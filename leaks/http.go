@@ -15,6 +15,7 @@ import (
 	"github.com/latchhq/latch/backend"
 	"github.com/latchhq/latch/dcrest"
 	"github.com/latchhq/latch/httpx"
+	"github.com/latchhq/latch/scan"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
@@ -175,8 +176,19 @@ func (r report) from() string {
 	return "an unknown address"
 }
 
-// cleanSource keeps a printable, bounded form of the reporter's source.
+// sourceScanner finds credentials of every kind in a reporter's source
+// text, which is often the very line that leaked.
+var sourceScanner = scan.NewScanner().IgnoringAllowMarkers()
+
+// cleanSource keeps a printable, bounded form of the reporter's source,
+// with any credential in it redacted: the source goes into mail and the
+// audit trail.
 func cleanSource(s string) string {
+	for _, f := range sourceScanner.Scan([]byte(s), "") {
+		if f.Secret != "" {
+			s = strings.ReplaceAll(s, f.Secret, f.Redacted())
+		}
+	}
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == unicode.ReplacementChar {
 			return ' '

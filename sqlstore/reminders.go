@@ -6,10 +6,13 @@ import (
 	"github.com/latchhq/latch/store"
 )
 
-// TokensExpiring lists tokens expiring in (after, until], soonest first.
-func (s *Store) TokensExpiring(ctx context.Context, after, until int64, limit int) ([]store.AccessToken, error) {
-	rows, err := s.q.QueryContext(ctx, "SELECT "+tokenCols+` FROM access_tokens
-		WHERE expires_at <> 0 AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at, id LIMIT $3`, after, until, limit)
+// TokensExpiring lists tokens expiring in (after, until] not yet sent
+// reminder, soonest first.
+func (s *Store) TokensExpiring(ctx context.Context, after, until int64, reminder string, limit int) ([]store.AccessToken, error) {
+	rows, err := s.q.QueryContext(ctx, "SELECT "+tokenCols+` FROM access_tokens t
+		WHERE expires_at <> 0 AND expires_at > $1 AND expires_at <= $2
+		AND NOT EXISTS (SELECT 1 FROM reminders_sent r WHERE r.credential = 'token:' || t.id AND r.reminder = $3)
+		ORDER BY expires_at, id LIMIT $4`, after, until, reminder, limit)
 	if err != nil {
 		return nil, s.wrap(err, "list expiring tokens")
 	}

@@ -234,8 +234,23 @@ func (s *Store) mapErr(err error) error {
 		return &latch.Error{Kind: latch.ErrConflict, Message: "The entity already exists.", Exception: latch.ExDuplicate}
 	case s.isForeignKeyViolation(err):
 		return fmt.Errorf("%w: a referenced entity does not exist: %w", latch.ErrNotFound, err)
+	case s.isBadText(err):
+		return latch.Invalidf("Text must be valid UTF-8 without NUL characters.")
 	}
 	return err
+}
+
+// isBadText reports whether PostgreSQL refused text it cannot store (a NUL
+// byte, invalid UTF-8): bad input, not a server failure.
+func (s *Store) isBadText(err error) bool {
+	var e interface{ SQLState() string }
+	if s.dialect == Postgres && errors.As(err, &e) {
+		switch e.SQLState() {
+		case "22021", "22P05": // character_not_in_repertoire, untranslatable_character
+			return true
+		}
+	}
+	return false
 }
 
 // wrap adds context to an unexpected error, keeping domain errors as they

@@ -106,7 +106,7 @@ func Parse(text string) (*Key, error) {
 		return nil, errorf("The text is not a valid SSH public key. %s", Supported)
 	}
 	if len(options) > 0 {
-		return nil, errorf("Key options (such as %q) are not accepted: add the bare key.", options[0])
+		return nil, errorf("Key options (such as command= or from=) are not accepted: add the bare key.")
 	}
 	if len(strings.TrimSpace(string(rest))) > 0 {
 		return nil, errorf("The SSH key text must hold exactly one key.")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/latchhq/latch/auth"
@@ -110,22 +111,49 @@ func (s publishingSettings) Update(ctx context.Context, body []byte) (before, af
 	return before, after, err
 }
 
-// reloadSettings is the settings subscriber: read the document again (with
-// a few retries, the database may be failing over) and drop cached tokens,
-// whose validity depends on it.
-func reloadSettings(policy *settings.Service, tokens *auth.Tokens, log *slog.Logger) func() {
-	return func() {
-		defer tokens.Invalidate()
-		var err error
-		for _, d := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
-			time.Sleep(d)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err = policy.Load(ctx)
-			cancel()
-			if err == nil {
+// reloadSettings is the settings subscriber: drop cached tokens at once
+// (their validity depends on the settings), then read the document again in
+// the background, with a few retries while the database may be failing over,
+// so that the listener is never held up. Notices arriving during a reload
+// cause one more. The background work stops with ctx; wait on the returned
+// WaitGroup before closing the store.
+func reloadSettings(ctx context.Context, policy *settings.Service, tokens *auth.Tokens, log *slog.Logger) (func(), *sync.WaitGroup) {
+	kick := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
 				return
+			case <-kick:
+			}
+			var err error
+			for _, d := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(d):
+				}
+				lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err = policy.Load(lctx)
+				cancel()
+				if err == nil {
+					break
+				}
+			}
+			tokens.Invalidate()
+			if err != nil {
+				log.Error("reload settings after a change notice", "err", err)
 			}
 		}
-		log.Error("reload settings after a change notice", "err", err)
-	}
+	}()
+	return func() {
+		tokens.Invalidate()
+		select {
+		case kick <- struct{}{}:
+		default: // a reload is already due
+		}
+	}, &wg
 }

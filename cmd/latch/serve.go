@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -149,7 +150,16 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	policy.OnChange(tokens.Invalidate)
 	st.OnChange(func() { pub.publish(context.Background(), events.Access) })
 	notices.Subscribe(events.Tokens, tokens.Invalidate)
-	notices.Subscribe(events.Settings, reloadSettings(policy, tokens, log))
+	// Background work that uses the store stops, and is waited for, before
+	// the store closes (deferred calls run last first).
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	defer background.Wait()
+	defer stopBackground()
+	onSettings, reloading := reloadSettings(bgCtx, policy, tokens, log)
+	notices.Subscribe(events.Settings, onSettings)
+	background.Add(1)
+	go func() { defer background.Done(); reloading.Wait() }()
 	notices.Subscribe(events.Access, st.Purge)
 
 	reg := prometheus.NewRegistry()
@@ -189,9 +199,11 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	}()
 	b.SetMailer(mailer)
 	// Expiry reminders: any node may run them; each is sent exactly once.
-	remindCtx, stopReminders := context.WithCancel(ctx)
-	defer stopReminders()
-	go b.RunReminders(remindCtx, 10*time.Minute, log)
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		b.RunReminders(bgCtx, 10*time.Minute, log)
+	}()
 
 	// Git over SSH, unless --ssh off.
 	keyUses := sshd.NewUseTracker(st, time.Minute, log)
