@@ -91,7 +91,7 @@ func TestSSHAccessKeysHonourAllowedCidrs(t *testing.T) {
 			t.Errorf("a refused SSH push created refs/heads/from-ssh")
 		}
 
-		// Audit and log: report what exists, require nothing.
+		// Every refusal is audited as sshkey.refused, naming the key, and logged.
 		var evs []admEvent
 		settingsChanged := 0
 		for _, e := range getJSON[page[admEvent]](t, s, admAudit+"?limit=1000&since="+strconv.FormatInt(since, 10), adminName, s.AdminPassword).Values {
@@ -110,6 +110,15 @@ func TestSSHAccessKeysHonourAllowedCidrs(t *testing.T) {
 				keyEvents++
 			}
 		}
+		accessRefusals := 0
+		for _, e := range evs {
+			if e.Type == "sshkey.refused" && e.CredentialID == strconv.FormatInt(ak.Key.ID, 10) && e.Outcome == "refused" && e.Address == "127.0.0.1" {
+				accessRefusals++
+			}
+		}
+		if accessRefusals == 0 {
+			t.Errorf("no sshkey.refused event names access key %d with the client address: %v", ak.Key.ID, evs)
+		}
 		t.Logf("audit events (other than settings.changed) since the ranges changed: %d, naming an SSH key: %d: %v", len(evs), keyEvents, evs)
 		var logLines []string
 		for _, l := range strings.Split(s.Log(t), "\n") {
@@ -117,7 +126,9 @@ func TestSSHAccessKeysHonourAllowedCidrs(t *testing.T) {
 				logLines = append(logLines, l)
 			}
 		}
-		t.Logf("server log lines about the SSH refusals: %d %q", len(logLines), logLines)
+		if len(logLines) == 0 {
+			t.Errorf("no server log line about the SSH refusals")
+		}
 	})
 
 	t.Run("inside allowedCidrs again: works", func(t *testing.T) {

@@ -88,6 +88,8 @@ type Config struct {
 	// allowed address ranges to a key's principal and the client address
 	// (auth.Authenticator.CheckNetwork).
 	CheckNetwork func(p *latch.Principal, addr netip.Addr) error
+	// Audit records refused keys; nil records nothing.
+	Audit audit.Recorder
 }
 
 // Server is the SSH server. Create it with New; it is safe for concurrent
@@ -398,8 +400,10 @@ func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, ch ssh.Channel, c
 	p, key, err := s.cfg.Backend.KeyPrincipal(ctx, keyID, fp)
 	if err != nil {
 		if errors.Is(err, latch.ErrNotFound) {
+			s.refused(ctx, nil, keyID, "key removed")
 			fmt.Fprintln(stderr, "latch: this SSH key has been removed.")
 		} else if errors.Is(err, latch.ErrUnauthorized) {
+			s.refused(ctx, nil, keyID, err.Error())
 			fmt.Fprintln(stderr, "latch: "+err.Error())
 		} else {
 			s.cfg.Log.Error("ssh: resolve key", "key_id", keyID, "err", err)
@@ -410,6 +414,7 @@ func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, ch ssh.Channel, c
 	if s.cfg.CheckNetwork != nil {
 		addr := remoteAddr(sc.RemoteAddr())
 		if err := s.cfg.CheckNetwork(p, addr); err != nil {
+			s.refused(ctx, p, keyID, "used from outside its allowed address ranges")
 			fmt.Fprintf(stderr, "latch: this SSH key may not be used from %s.\n", addr)
 			return 1
 		}
@@ -523,4 +528,17 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	return nil
+}
+
+// refused records a refused key in the audit trail and the log.
+func (s *Server) refused(ctx context.Context, p *latch.Principal, keyID int64, reason string) {
+	id := strconv.FormatInt(keyID, 10)
+	s.cfg.Log.Info("ssh: key refused", "key_id", keyID, "reason", reason, "address", audit.OriginFrom(ctx).Addr.String())
+	if s.cfg.Audit == nil {
+		return
+	}
+	e := audit.Actor(p)
+	e.Type, e.CredentialKind, e.CredentialID = audit.KeyRefused, "ssh-key", id
+	e.Target, e.Outcome, e.Detail = "sshkey:"+id, audit.Refused, reason
+	s.cfg.Audit.Record(ctx, e)
 }

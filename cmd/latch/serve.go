@@ -221,7 +221,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 			return err
 		}
 		sshSrv, err = sshd.New(sshd.Config{HostKey: hostKey, Keys: st, Backend: b, Repos: repos, Log: log, Uses: keyUses,
-			CheckNetwork: authn.CheckNetwork})
+			CheckNetwork: authn.CheckNetwork, Audit: auditLog})
 		if err != nil {
 			return err
 		}
