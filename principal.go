@@ -104,6 +104,8 @@ const (
 	// ManageCredentials: create, change or delete tokens, keys, passwords and
 	// accounts. Never allowed to a token, as in Data Center.
 	ManageCredentials
+	// WriteProject: what PROJECT_WRITE allows on a project (listing filters).
+	WriteProject
 )
 
 // need is what an action requires, with the permission that names it.
@@ -125,6 +127,18 @@ var actionNeeds = [...]need{
 	SysAdminInstance:  {ScopeGlobal, LevelSysAdmin, SysAdmin},
 	Authenticated:     {ScopeGlobal, LevelNone, LicensedUser},
 	ManageCredentials: {ScopeGlobal, LevelNone, LicensedUser},
+	WriteProject:      {ScopeProject, LevelWrite, ProjectWrite},
+}
+
+// ActionFor returns the action that permission p allows on its project or
+// repository, and false for global permissions.
+func ActionFor(p Permission) (Action, bool) {
+	for a, n := range actionNeeds {
+		if a != 0 && n.required == p && n.scope != ScopeGlobal {
+			return Action(a), true
+		}
+	}
+	return 0, false
 }
 
 func needOf(a Action) (need, bool) {

@@ -90,21 +90,56 @@ func (b *Backend) Project(ctx context.Context, p *latch.Principal, key string) (
 	return proj, nil
 }
 
-// ListProjects lists the projects the principal may read.
-func (b *Backend) ListProjects(ctx context.Context, p *latch.Principal, name string, pg store.Page) (Page[latch.Project], error) {
+// ListProjects lists the projects the principal may read, or, when
+// minPerm is set, those on which it holds at least that permission.
+func (b *Backend) ListProjects(ctx context.Context, p *latch.Principal, name string, minPerm latch.Permission, pg store.Page) (Page[latch.Project], error) {
 	pg = clampPage(pg)
-	if p != nil && p.Grants != nil {
-		rows, err := b.grantProjects(ctx, p, name)
+	filtering := minPerm != "" && minPerm != latch.ProjectRead
+	var rows []latch.Project
+	var err error
+	switch {
+	case p != nil && p.Grants != nil:
+		rows, err = b.grantProjects(ctx, p, name)
+	case filtering:
+		rows, err = b.store.ListProjects(ctx, store.ProjectFilter{Name: name, Visibility: b.visibility(p)}, store.Page{})
+	default:
+		rows, err = b.store.ListProjects(ctx, store.ProjectFilter{Name: name, Visibility: b.visibility(p)}, pg)
 		if err != nil {
-			return Page[latch.Project]{}, err
+			return Page[latch.Project]{}, fmt.Errorf("list projects: %w", err)
 		}
-		return pageOf(window(rows, pg), pg), nil
+		return pageOf(rows, pg), nil
 	}
-	rows, err := b.store.ListProjects(ctx, store.ProjectFilter{Name: name, Visibility: b.visibility(p)}, pg)
 	if err != nil {
 		return Page[latch.Project]{}, fmt.Errorf("list projects: %w", err)
 	}
-	return pageOf(rows, pg), nil
+	if filtering {
+		if rows, err = keepPermitted(ctx, b, p, minPerm, rows, func(pr latch.Project) latch.Resource {
+			return latch.Resource{ProjectID: pr.ID}
+		}); err != nil {
+			return Page[latch.Project]{}, err
+		}
+	}
+	return pageOf(window(rows, pg), pg), nil
+}
+
+// keepPermitted keeps the rows on which p holds minPerm, asking the one
+// decision for each. Listings filtered by permission are built in memory.
+func keepPermitted[T any](ctx context.Context, b *Backend, p *latch.Principal, minPerm latch.Permission, rows []T, res func(T) latch.Resource) ([]T, error) {
+	action, ok := latch.ActionFor(minPerm)
+	if !ok {
+		return nil, latch.Invalidf("Invalid permission %q.", minPerm)
+	}
+	kept := rows[:0]
+	for _, r := range rows {
+		d, err := b.authz.Authorize(ctx, p, action, res(r))
+		if err != nil {
+			return nil, err
+		}
+		if d.Allowed {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
 }
 
 // visibility maps a user principal to a listing filter.
@@ -369,7 +404,7 @@ func (b *Backend) lookupRepo(ctx context.Context, projectKey, slug string) (*lat
 
 // ListRepos lists the repositories of one project (projectKey != "") or of
 // all projects that the principal may read.
-func (b *Backend) ListRepos(ctx context.Context, p *latch.Principal, projectKey, name string, pg store.Page) (Page[latch.Repository], error) {
+func (b *Backend) ListRepos(ctx context.Context, p *latch.Principal, projectKey, name string, minPerm latch.Permission, pg store.Page) (Page[latch.Repository], error) {
 	f := store.RepoFilter{Name: name, Visibility: b.visibility(p)}
 	if projectKey != "" {
 		proj, err := b.store.ProjectByKey(ctx, projectKey)
@@ -382,19 +417,33 @@ func (b *Backend) ListRepos(ctx context.Context, p *latch.Principal, projectKey,
 		f.ProjectID = proj.ID
 	}
 	pg = clampPage(pg)
-	if p != nil && p.Grants != nil {
-		rows, err := b.grantRepos(ctx, p, f)
+	filtering := minPerm != "" && minPerm != latch.RepoRead
+	var rows []latch.Repository
+	var err error
+	switch {
+	case p != nil && p.Grants != nil:
+		rows, err = b.grantRepos(ctx, p, f)
+	case filtering:
+		rows, err = b.store.ListRepos(ctx, f, store.Page{})
+	default:
+		rows, err = b.store.ListRepos(ctx, f, pg)
 		if err != nil {
-			return Page[latch.Repository]{}, err
+			return Page[latch.Repository]{}, fmt.Errorf("list repositories: %w", err)
 		}
-		return pageOf(window(rows, pg), pg), nil
+		return pageOf(rows, pg), nil
 	}
-	rows, err := b.store.ListRepos(ctx, f, pg)
 	if err != nil {
 		return Page[latch.Repository]{}, fmt.Errorf("list repositories: %w", err)
 	}
-	return pageOf(rows, pg), nil
+	if filtering {
+		if rows, err = keepPermitted(ctx, b, p, minPerm, rows, resourceOfValue); err != nil {
+			return Page[latch.Repository]{}, err
+		}
+	}
+	return pageOf(window(rows, pg), pg), nil
 }
+
+func resourceOfValue(r latch.Repository) latch.Resource { return resourceOf(&r) }
 
 // UpdateRepo changes a repository's name, description, visibility or default
 // branch (REPO_ADMIN). Renaming changes the slug; the directory on disk is

@@ -250,13 +250,14 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if perm := r.URL.Query().Get("permission"); perm != "" {
-		if _, err := latch.ParsePermission(perm, latch.ScopeProject); err != nil {
+	var perm latch.Permission
+	if s := r.URL.Query().Get("permission"); s != "" {
+		if perm, err = latch.ParsePermission(s, latch.ScopeProject); err != nil {
 			a.fail(w, err)
 			return
 		}
 	}
-	page, err := a.b.ListProjects(r.Context(), principal(r), r.URL.Query().Get("name"), pg)
+	page, err := a.b.ListProjects(r.Context(), principal(r), r.URL.Query().Get("name"), perm, pg)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -341,13 +342,14 @@ func (a *API) repoList(w http.ResponseWriter, r *http.Request, projectKey string
 		a.fail(w, err)
 		return
 	}
-	if perm := r.URL.Query().Get("permission"); perm != "" {
-		if _, err := latch.ParsePermission(perm, latch.ScopeRepo); err != nil {
+	var perm latch.Permission
+	if s := r.URL.Query().Get("permission"); s != "" {
+		if perm, err = latch.ParsePermission(s, latch.ScopeRepo); err != nil {
 			a.fail(w, err)
 			return
 		}
 	}
-	page, err := a.b.ListRepos(r.Context(), principal(r), projectKey, r.URL.Query().Get("name"), pg)
+	page, err := a.b.ListRepos(r.Context(), principal(r), projectKey, r.URL.Query().Get("name"), perm, pg)
 	if err != nil {
 		a.fail(w, err)
 		return

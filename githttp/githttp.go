@@ -146,9 +146,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	if t.op == "info/refs" {
 		w.Header().Set("Content-Type", svc.AdvertisementType())
-		opts.Stdout = w
+		out := &countingWriter{w: w}
+		opts.Stdout = out
 		if err := h.run.AdvertiseRefs(ctx, svc, repo.ID, opts); err != nil {
 			h.log.Warn("advertise refs", "service", svc, "repo_id", repo.ID, "err", err)
+			if out.n == 0 {
+				// Nothing sent yet: answer with an error, not an empty 200.
+				w.Header().Del("Content-Type")
+				if errors.Is(err, latch.ErrNotFound) {
+					plain(w, http.StatusNotFound, "Repository not found")
+				} else {
+					plain(w, http.StatusInternalServerError, "Internal error")
+				}
+			}
 		}
 		return
 	}
@@ -208,6 +218,18 @@ func (h *Handler) rpc(w http.ResponseWriter, r *http.Request, svc gitrepo.Servic
 	if err := h.run.Serve(r.Context(), svc, repoID, opts); err != nil {
 		h.log.Warn("git rpc", "service", svc, "repo_id", repoID, "err", err)
 	}
+}
+
+// countingWriter counts what was written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // flushWriter flushes after every write so that progress reaches the client.
