@@ -460,7 +460,9 @@ func TestAdminTokenGroups(t *testing.T) {
 	for _, n := range []string{alice.Name, bob.Name, carol.Name, dave.Name} {
 		s.grant(t, "GRP", n, "PROJECT_WRITE")
 	}
-	body := func(name string) map[string]any { return map[string]any{"name": name, "permissions": []string{"REPO_READ"}} }
+	body := func(name string) map[string]any {
+		return map[string]any{"name": name, "permissions": []string{"REPO_READ"}}
+	}
 	daveColl := admUserTokens(dave.Name)
 
 	t.Run("createGroups", func(t *testing.T) {

@@ -31,7 +31,7 @@ const (
 	admProbe = "/rest/api/1.0/projects"
 )
 
-func admRotatePath(id string) string { return "/rest/latch/1.0/access-tokens/" + id + "/rotate" }
+func admRotatePath(id string) string   { return "/rest/latch/1.0/access-tokens/" + id + "/rotate" }
 func admUserTokens(slug string) string { return admTokAPI + "/users/" + slug }
 
 // admDefaultSettings is the document of issue 6 with its defaults, plus
