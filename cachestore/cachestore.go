@@ -32,7 +32,7 @@ type repoKey struct{ project, slug string }
 
 // Store caches reads of an underlying store.Store.
 type Store struct {
-	store.Store
+	writer   // the underlying store, its cache-changing writes purging
 	access   *expirable.LRU[accessKey, latch.Access]
 	repos    *expirable.LRU[repoKey, latch.Repository]
 	onChange atomic.Pointer[func()]
@@ -43,11 +43,12 @@ type Store struct {
 
 // New returns a caching Store over s.
 func New(s store.Store) *Store {
-	return &Store{
-		Store:  s,
+	c := &Store{
 		access: expirable.NewLRU[accessKey, latch.Access](entries, nil, ttl),
 		repos:  expirable.NewLRU[repoKey, latch.Repository](entries, nil, ttl),
 	}
+	c.writer = writer{Store: s, wrote: c.changed}
+	return c
 }
 
 // OnChange sets a function called after every write that purged the cache,
@@ -116,8 +117,9 @@ func cloneRepo(r latch.Repository) *latch.Repository {
 // fn wrote is visible at once.
 func (s *Store) WithTx(ctx context.Context, fn func(store.Store) error) error {
 	var dirty atomic.Bool
+	mark := func() { dirty.Store(true) }
 	err := s.Store.WithTx(ctx, func(tx store.Store) error {
-		return fn(&txTracker{Store: tx, dirty: &dirty})
+		return fn(writer{Store: tx, wrote: mark})
 	})
 	if dirty.Load() {
 		// Purged even after a failure: a commit that failed late may still
@@ -127,161 +129,93 @@ func (s *Store) WithTx(ctx context.Context, fn func(store.Store) error) error {
 	return err
 }
 
-// txTracker notes, inside a transaction, the writes that change cached
-// reads.
-type txTracker struct {
+// writer is a store whose writes that change what Store caches call wrote
+// after them: at the top level to purge, inside a transaction to note that
+// the commit must purge.
+type writer struct {
 	store.Store
-	dirty *atomic.Bool
+	wrote func()
 }
 
-func (t *txTracker) mark() { t.dirty.Store(true) }
-
-// WithTx nests, keeping the tracking.
-func (t *txTracker) WithTx(ctx context.Context, fn func(store.Store) error) error {
-	return t.Store.WithTx(ctx, func(tx store.Store) error { return fn(&txTracker{Store: tx, dirty: t.dirty}) })
+// WithTx nests, keeping the notice.
+func (w writer) WithTx(ctx context.Context, fn func(store.Store) error) error {
+	return w.Store.WithTx(ctx, func(tx store.Store) error { return fn(writer{Store: tx, wrote: w.wrote}) })
 }
 
-func (t *txTracker) UpdateUser(ctx context.Context, u *latch.User) error {
-	t.mark()
-	return t.Store.UpdateUser(ctx, u)
+// UpdateUser implements store.Users.
+func (w writer) UpdateUser(ctx context.Context, u *latch.User) error {
+	defer w.wrote()
+	return w.Store.UpdateUser(ctx, u)
 }
 
-func (t *txTracker) DeleteUser(ctx context.Context, id int64) error {
-	t.mark()
-	return t.Store.DeleteUser(ctx, id)
+// DeleteUser implements store.Users.
+func (w writer) DeleteUser(ctx context.Context, id int64) error {
+	defer w.wrote()
+	return w.Store.DeleteUser(ctx, id)
 }
 
-func (t *txTracker) DeleteGroup(ctx context.Context, id int64) error {
-	t.mark()
-	return t.Store.DeleteGroup(ctx, id)
+// DeleteGroup implements store.Groups.
+func (w writer) DeleteGroup(ctx context.Context, id int64) error {
+	defer w.wrote()
+	return w.Store.DeleteGroup(ctx, id)
 }
 
-func (t *txTracker) AddGroupMember(ctx context.Context, groupID, userID int64) error {
-	t.mark()
-	return t.Store.AddGroupMember(ctx, groupID, userID)
+// AddGroupMember implements store.Groups.
+func (w writer) AddGroupMember(ctx context.Context, groupID, userID int64) error {
+	defer w.wrote()
+	return w.Store.AddGroupMember(ctx, groupID, userID)
 }
 
-func (t *txTracker) RemoveGroupMember(ctx context.Context, groupID, userID int64) error {
-	t.mark()
-	return t.Store.RemoveGroupMember(ctx, groupID, userID)
+// RemoveGroupMember implements store.Groups.
+func (w writer) RemoveGroupMember(ctx context.Context, groupID, userID int64) error {
+	defer w.wrote()
+	return w.Store.RemoveGroupMember(ctx, groupID, userID)
 }
 
-func (t *txTracker) CreateProject(ctx context.Context, p *latch.Project) error {
-	t.mark()
-	return t.Store.CreateProject(ctx, p)
+// CreateProject implements store.Projects.
+func (w writer) CreateProject(ctx context.Context, p *latch.Project) error {
+	defer w.wrote()
+	return w.Store.CreateProject(ctx, p)
 }
 
-func (t *txTracker) UpdateProject(ctx context.Context, p *latch.Project) error {
-	t.mark()
-	return t.Store.UpdateProject(ctx, p)
+// UpdateProject implements store.Projects.
+func (w writer) UpdateProject(ctx context.Context, p *latch.Project) error {
+	defer w.wrote()
+	return w.Store.UpdateProject(ctx, p)
 }
 
-func (t *txTracker) DeleteProject(ctx context.Context, id int64) error {
-	t.mark()
-	return t.Store.DeleteProject(ctx, id)
+// DeleteProject implements store.Projects.
+func (w writer) DeleteProject(ctx context.Context, id int64) error {
+	defer w.wrote()
+	return w.Store.DeleteProject(ctx, id)
 }
 
-func (t *txTracker) CreateRepo(ctx context.Context, r *latch.Repository) error {
-	t.mark()
-	return t.Store.CreateRepo(ctx, r)
+// CreateRepo implements store.Repositories.
+func (w writer) CreateRepo(ctx context.Context, r *latch.Repository) error {
+	defer w.wrote()
+	return w.Store.CreateRepo(ctx, r)
 }
 
-func (t *txTracker) UpdateRepo(ctx context.Context, r *latch.Repository) error {
-	t.mark()
-	return t.Store.UpdateRepo(ctx, r)
+// UpdateRepo implements store.Repositories.
+func (w writer) UpdateRepo(ctx context.Context, r *latch.Repository) error {
+	defer w.wrote()
+	return w.Store.UpdateRepo(ctx, r)
 }
 
-func (t *txTracker) DeleteRepo(ctx context.Context, id int64) error {
-	t.mark()
-	return t.Store.DeleteRepo(ctx, id)
+// DeleteRepo implements store.Repositories.
+func (w writer) DeleteRepo(ctx context.Context, id int64) error {
+	defer w.wrote()
+	return w.Store.DeleteRepo(ctx, id)
 }
 
-func (t *txTracker) SetPermission(ctx context.Context, r latch.Resource, sub store.Subject, p latch.Permission) error {
-	t.mark()
-	return t.Store.SetPermission(ctx, r, sub, p)
+// SetPermission implements store.Permissions.
+func (w writer) SetPermission(ctx context.Context, r latch.Resource, sub store.Subject, p latch.Permission) error {
+	defer w.wrote()
+	return w.Store.SetPermission(ctx, r, sub, p)
 }
 
-func (t *txTracker) RevokePermission(ctx context.Context, r latch.Resource, sub store.Subject) error {
-	t.mark()
-	return t.Store.RevokePermission(ctx, r, sub)
-}
-
-// The writes below change what Access or RepoBySlug answer.
-
-// UpdateUser implements store.Users and purges.
-func (s *Store) UpdateUser(ctx context.Context, u *latch.User) error {
-	defer s.changed()
-	return s.Store.UpdateUser(ctx, u)
-}
-
-// DeleteUser implements store.Users and purges.
-func (s *Store) DeleteUser(ctx context.Context, id int64) error {
-	defer s.changed()
-	return s.Store.DeleteUser(ctx, id)
-}
-
-// DeleteGroup implements store.Groups and purges.
-func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
-	defer s.changed()
-	return s.Store.DeleteGroup(ctx, id)
-}
-
-// AddGroupMember implements store.Groups and purges.
-func (s *Store) AddGroupMember(ctx context.Context, groupID, userID int64) error {
-	defer s.changed()
-	return s.Store.AddGroupMember(ctx, groupID, userID)
-}
-
-// RemoveGroupMember implements store.Groups and purges.
-func (s *Store) RemoveGroupMember(ctx context.Context, groupID, userID int64) error {
-	defer s.changed()
-	return s.Store.RemoveGroupMember(ctx, groupID, userID)
-}
-
-// CreateProject implements store.Projects and purges.
-func (s *Store) CreateProject(ctx context.Context, p *latch.Project) error {
-	defer s.changed()
-	return s.Store.CreateProject(ctx, p)
-}
-
-// UpdateProject implements store.Projects and purges.
-func (s *Store) UpdateProject(ctx context.Context, p *latch.Project) error {
-	defer s.changed()
-	return s.Store.UpdateProject(ctx, p)
-}
-
-// DeleteProject implements store.Projects and purges.
-func (s *Store) DeleteProject(ctx context.Context, id int64) error {
-	defer s.changed()
-	return s.Store.DeleteProject(ctx, id)
-}
-
-// CreateRepo implements store.Repositories and purges.
-func (s *Store) CreateRepo(ctx context.Context, r *latch.Repository) error {
-	defer s.changed()
-	return s.Store.CreateRepo(ctx, r)
-}
-
-// UpdateRepo implements store.Repositories and purges.
-func (s *Store) UpdateRepo(ctx context.Context, r *latch.Repository) error {
-	defer s.changed()
-	return s.Store.UpdateRepo(ctx, r)
-}
-
-// DeleteRepo implements store.Repositories and purges.
-func (s *Store) DeleteRepo(ctx context.Context, id int64) error {
-	defer s.changed()
-	return s.Store.DeleteRepo(ctx, id)
-}
-
-// SetPermission implements store.Permissions and purges.
-func (s *Store) SetPermission(ctx context.Context, r latch.Resource, sub store.Subject, p latch.Permission) error {
-	defer s.changed()
-	return s.Store.SetPermission(ctx, r, sub, p)
-}
-
-// RevokePermission implements store.Permissions and purges.
-func (s *Store) RevokePermission(ctx context.Context, r latch.Resource, sub store.Subject) error {
-	defer s.changed()
-	return s.Store.RevokePermission(ctx, r, sub)
+// RevokePermission implements store.Permissions.
+func (w writer) RevokePermission(ctx context.Context, r latch.Resource, sub store.Subject) error {
+	defer w.wrote()
+	return w.Store.RevokePermission(ctx, r, sub)
 }
