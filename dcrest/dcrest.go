@@ -159,6 +159,33 @@ func WriteErrorStatus(w http.ResponseWriter, log *slog.Logger, status int, err e
 
 func (a *API) fail(w http.ResponseWriter, err error) { WriteError(w, a.log, err) }
 
+// done answers 204 No Content, or err in the envelope.
+func (a *API) done(w http.ResponseWriter, err error) {
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// reply answers render(*v) with status, or err in the envelope.
+func reply[T, U any](a *API, w http.ResponseWriter, status int, v *T, err error, render func(T) U) {
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, status, render(*v))
+}
+
+// replyPage answers a page rendered item by item, or err in the envelope.
+func replyPage[T, U any](a *API, w http.ResponseWriter, page backend.Page[T], err error, render func(T) U) {
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, RenderPage(page, render))
+}
+
 // PageBody is the Data Center paged envelope.
 type PageBody[T any] struct {
 	Size          int  `json:"size"`

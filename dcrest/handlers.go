@@ -33,11 +33,7 @@ func (a *API) adminSetPassword(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if err := a.b.SetUserPassword(r.Context(), principal(r), body.Name, body.Password, body.PasswordConfirm); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.SetUserPassword(r.Context(), principal(r), body.Name, body.Password, body.PasswordConfirm))
 }
 
 func (a *API) changeOwnPassword(w http.ResponseWriter, r *http.Request) {
@@ -50,20 +46,12 @@ func (a *API) changeOwnPassword(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if err := a.b.ChangePassword(r.Context(), principal(r), body.Password, body.PasswordNew, body.PasswordNewConfirm); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.ChangePassword(r.Context(), principal(r), body.Password, body.PasswordNew, body.PasswordNewConfirm))
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 	u, err := a.b.DeleteUser(r.Context(), principal(r), r.URL.Query().Get("name"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderUser(*u))
+	reply(a, w, http.StatusOK, u, err, a.links.RenderUser)
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
@@ -73,20 +61,12 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := a.b.ListUsers(r.Context(), principal(r), r.URL.Query().Get("filter"), pg)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, RenderPage(page, a.links.RenderUser))
+	replyPage(a, w, page, err, a.links.RenderUser)
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
 	u, err := a.b.User(r.Context(), principal(r), r.PathValue("userSlug"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderUser(*u))
+	reply(a, w, http.StatusOK, u, err, a.links.RenderUser)
 }
 
 // group is the Data Center shape of a group.
@@ -104,29 +84,17 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := a.b.ListGroups(r.Context(), principal(r), r.URL.Query().Get("filter"), pg)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, RenderPage(page, renderGroup))
+	replyPage(a, w, page, err, renderGroup)
 }
 
 func (a *API) createGroup(w http.ResponseWriter, r *http.Request) {
 	g, err := a.b.CreateGroup(r.Context(), principal(r), r.URL.Query().Get("name"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, renderGroup(*g))
+	reply(a, w, http.StatusOK, g, err, renderGroup)
 }
 
 func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	g, err := a.b.DeleteGroup(r.Context(), principal(r), r.URL.Query().Get("name"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, renderGroup(*g))
+	reply(a, w, http.StatusOK, g, err, renderGroup)
 }
 
 func (a *API) addUsersToGroup(w http.ResponseWriter, r *http.Request) {
@@ -138,11 +106,7 @@ func (a *API) addUsersToGroup(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if err := a.b.AddUsersToGroup(r.Context(), principal(r), body.Group, body.Users); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.AddUsersToGroup(r.Context(), principal(r), body.Group, body.Users))
 }
 
 func (a *API) removeUserFromGroup(w http.ResponseWriter, r *http.Request) {
@@ -154,11 +118,7 @@ func (a *API) removeUserFromGroup(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if err := a.b.RemoveUserFromGroup(r.Context(), principal(r), body.Context, body.ItemName); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.RemoveUserFromGroup(r.Context(), principal(r), body.Context, body.ItemName))
 }
 
 func permTarget(r *http.Request) backend.PermTarget {
@@ -258,11 +218,7 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	page, err := a.b.ListProjects(r.Context(), principal(r), r.URL.Query().Get("name"), perm, pg)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, RenderPage(page, a.links.RenderProject))
+	replyPage(a, w, page, err, a.links.RenderProject)
 }
 
 func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
@@ -272,20 +228,12 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := a.b.CreateProject(r.Context(), principal(r), body.input())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusCreated, a.links.RenderProject(*p))
+	reply(a, w, http.StatusCreated, p, err, a.links.RenderProject)
 }
 
 func (a *API) getProject(w http.ResponseWriter, r *http.Request) {
 	p, err := a.b.Project(r.Context(), principal(r), r.PathValue("projectKey"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderProject(*p))
+	reply(a, w, http.StatusOK, p, err, a.links.RenderProject)
 }
 
 func (a *API) updateProject(w http.ResponseWriter, r *http.Request) {
@@ -295,19 +243,11 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := a.b.UpdateProject(r.Context(), principal(r), r.PathValue("projectKey"), body.input())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderProject(*p))
+	reply(a, w, http.StatusOK, p, err, a.links.RenderProject)
 }
 
 func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) {
-	if err := a.b.DeleteProject(r.Context(), principal(r), r.PathValue("projectKey")); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.DeleteProject(r.Context(), principal(r), r.PathValue("projectKey")))
 }
 
 type repoBody struct {
@@ -350,11 +290,7 @@ func (a *API) repoList(w http.ResponseWriter, r *http.Request, projectKey string
 		}
 	}
 	page, err := a.b.ListRepos(r.Context(), principal(r), projectKey, r.URL.Query().Get("name"), perm, pg)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, RenderPage(page, a.links.RenderRepo))
+	replyPage(a, w, page, err, a.links.RenderRepo)
 }
 
 func (a *API) createRepo(w http.ResponseWriter, r *http.Request) {
@@ -369,20 +305,12 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repo, err := a.b.CreateRepo(r.Context(), principal(r), r.PathValue("projectKey"), in)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusCreated, a.links.RenderRepo(*repo))
+	reply(a, w, http.StatusCreated, repo, err, a.links.RenderRepo)
 }
 
 func (a *API) getRepo(w http.ResponseWriter, r *http.Request) {
 	repo, err := a.b.Repo(r.Context(), principal(r), r.PathValue("projectKey"), r.PathValue("repositorySlug"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderRepo(*repo))
+	reply(a, w, http.StatusOK, repo, err, a.links.RenderRepo)
 }
 
 func (a *API) updateRepo(w http.ResponseWriter, r *http.Request) {
@@ -397,11 +325,7 @@ func (a *API) updateRepo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repo, err := a.b.UpdateRepo(r.Context(), principal(r), r.PathValue("projectKey"), r.PathValue("repositorySlug"), in)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderRepo(*repo))
+	reply(a, w, http.StatusOK, repo, err, a.links.RenderRepo)
 }
 
 func (a *API) deleteRepo(w http.ResponseWriter, r *http.Request) {

@@ -126,11 +126,7 @@ func (a *API) listUserKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := a.b.ListUserKeys(r.Context(), principal(r), keyUserParam(r), r.URL.Query().Get("filter"), pg)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, RenderPage(page, renderKeyView))
+	replyPage(a, w, page, err, renderKeyView)
 }
 
 func (a *API) addUserKey(w http.ResponseWriter, r *http.Request) {
@@ -148,11 +144,7 @@ func (a *API) addUserKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteUserKeys(w http.ResponseWriter, r *http.Request) {
-	if err := a.b.DeleteUserKeys(r.Context(), principal(r), keyUserParam(r)); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.DeleteUserKeys(r.Context(), principal(r), keyUserParam(r)))
 }
 
 func (a *API) getUserKey(w http.ResponseWriter, r *http.Request) {
@@ -204,11 +196,7 @@ func (a *API) deleteUserKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if err := a.b.DeleteUserKey(r.Context(), principal(r), id); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.DeleteUserKey(r.Context(), principal(r), id))
 }
 
 func keyResourceRef(r *http.Request) backend.KeyResourceRef {
@@ -225,11 +213,7 @@ func (a *API) listAccessKeys(w http.ResponseWriter, r *http.Request) {
 	f := backend.AccessKeyFilter{Label: q.Get("filter"), Effective: q.Get("effective") == "true",
 		Permission: q.Get("permission"), MinPermission: q.Get("minimumPermission")}
 	page, err := a.b.ListAccessKeys(r.Context(), principal(r), keyResourceRef(r), f, pg)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, RenderPage(page, a.links.RenderAccessKey))
+	replyPage(a, w, page, err, a.links.RenderAccessKey)
 }
 
 func (a *API) addAccessKey(w http.ResponseWriter, r *http.Request) {
@@ -243,11 +227,7 @@ func (a *API) addAccessKey(w http.ResponseWriter, r *http.Request) {
 		in.Text, in.Label = body.Key.Text, body.Key.Label
 	}
 	v, err := a.b.AddAccessKey(r.Context(), principal(r), keyResourceRef(r), in)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusCreated, a.links.RenderAccessKey(*v))
+	reply(a, w, http.StatusCreated, v, err, a.links.RenderAccessKey)
 }
 
 func (a *API) getAccessKey(w http.ResponseWriter, r *http.Request) {
@@ -257,11 +237,7 @@ func (a *API) getAccessKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := a.b.AccessKey(r.Context(), principal(r), keyResourceRef(r), id)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderAccessKey(*v))
+	reply(a, w, http.StatusOK, v, err, a.links.RenderAccessKey)
 }
 
 func (a *API) removeAccessKey(w http.ResponseWriter, r *http.Request) {
@@ -270,11 +246,7 @@ func (a *API) removeAccessKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if err := a.b.RemoveAccessKey(r.Context(), principal(r), keyResourceRef(r), id); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.RemoveAccessKey(r.Context(), principal(r), keyResourceRef(r), id))
 }
 
 func (a *API) setAccessKeyPermission(w http.ResponseWriter, r *http.Request) {
@@ -284,11 +256,7 @@ func (a *API) setAccessKeyPermission(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := a.b.SetAccessKeyPermission(r.Context(), principal(r), keyResourceRef(r), id, r.PathValue("permission"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderAccessKey(*v))
+	reply(a, w, http.StatusOK, v, err, a.links.RenderAccessKey)
 }
 
 // revokeBody is the body of DELETE /rest/keys/1.0/ssh/{keyId}.
@@ -326,11 +294,7 @@ func (a *API) revokeAccessKey(w http.ResponseWriter, r *http.Request) {
 	for _, repo := range body.Repositories {
 		where.Repos = append(where.Repos, backend.KeyResourceRef{ProjectKey: repo.Project.Key, RepoSlug: repo.Slug})
 	}
-	if err := a.b.RevokeAccessKey(r.Context(), principal(r), id, where); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.RevokeAccessKey(r.Context(), principal(r), id, where))
 }
 
 // updateAccessKey changes an access key's label everywhere it is used

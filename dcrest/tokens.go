@@ -80,11 +80,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := a.b.ListTokens(r.Context(), principal(r), tokenOwner(r), pg)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, RenderPage(page, a.links.RenderToken))
+	replyPage(a, w, page, err, a.links.RenderToken)
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
@@ -94,20 +90,12 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := a.b.CreateToken(r.Context(), principal(r), tokenOwner(r), body.input())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderToken(*v))
+	reply(a, w, http.StatusOK, v, err, a.links.RenderToken)
 }
 
 func (a *API) getToken(w http.ResponseWriter, r *http.Request) {
 	v, err := a.b.Token(r.Context(), principal(r), tokenOwner(r), r.PathValue("tokenId"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderToken(*v))
+	reply(a, w, http.StatusOK, v, err, a.links.RenderToken)
 }
 
 func (a *API) updateToken(w http.ResponseWriter, r *http.Request) {
@@ -117,17 +105,9 @@ func (a *API) updateToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := a.b.UpdateToken(r.Context(), principal(r), tokenOwner(r), r.PathValue("tokenId"), body.input())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.links.RenderToken(*v))
+	reply(a, w, http.StatusOK, v, err, a.links.RenderToken)
 }
 
 func (a *API) deleteToken(w http.ResponseWriter, r *http.Request) {
-	if err := a.b.DeleteToken(r.Context(), principal(r), tokenOwner(r), r.PathValue("tokenId")); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.done(w, a.b.DeleteToken(r.Context(), principal(r), tokenOwner(r), r.PathValue("tokenId")))
 }
