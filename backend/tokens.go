@@ -216,7 +216,7 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	owner := s.owner()
 	view := &TokenView{Secret: secret}
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
-		n, err := countTokens(ctx, tx, owner)
+		n, err := tx.CountTokens(ctx, owner)
 		if err != nil {
 			return err
 		}
@@ -278,14 +278,6 @@ func ownerWord(k latch.CredentialKind) string {
 		return "project"
 	}
 	return "user"
-}
-
-func countTokens(ctx context.Context, ts store.Tokens, o store.TokenOwner) (int, error) {
-	if o.UserID != 0 {
-		return ts.CountUserTokens(ctx, o.UserID)
-	}
-	rows, err := ts.ListTokens(ctx, o, store.Page{Limit: 10000})
-	return len(rows), err
 }
 
 // createServiceUser makes the SERVICE user that a project or repository

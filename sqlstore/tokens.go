@@ -102,15 +102,17 @@ func (s *Store) TokenByID(ctx context.Context, id string) (*store.AccessToken, e
 	return s.tokenWhere(ctx, noSuchToken(id), "id = $1", id)
 }
 
+// tokenOwnerWhere selects the tokens of exactly one owner.
+func tokenOwnerWhere(o store.TokenOwner) (string, []any) {
+	if o.UserID != 0 {
+		return "user_id = $1 AND project_id = 0 AND repo_id = 0", []any{o.UserID}
+	}
+	return "project_id = $1 AND repo_id = $2 AND project_id <> 0", []any{o.ProjectID, o.RepoID}
+}
+
 // ListTokens lists the tokens of one owner, newest first.
 func (s *Store) ListTokens(ctx context.Context, o store.TokenOwner, p store.Page) ([]store.AccessToken, error) {
-	var where string
-	var args []any
-	if o.UserID != 0 {
-		where, args = "user_id = $1 AND project_id = 0 AND repo_id = 0", []any{o.UserID}
-	} else {
-		where, args = "project_id = $1 AND repo_id = $2 AND project_id <> 0", []any{o.ProjectID, o.RepoID}
-	}
+	where, args := tokenOwnerWhere(o)
 	q, args := page("SELECT "+tokenCols+" FROM access_tokens WHERE "+where+" ORDER BY created_at DESC, id", args, p)
 	rows, err := s.q.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -128,10 +130,11 @@ func (s *Store) ListTokens(ctx context.Context, o store.TokenOwner, p store.Page
 	return out, s.wrap(rows.Err(), "list tokens")
 }
 
-// CountUserTokens counts a user's personal tokens.
-func (s *Store) CountUserTokens(ctx context.Context, userID int64) (int, error) {
+// CountTokens counts the tokens of one owner.
+func (s *Store) CountTokens(ctx context.Context, o store.TokenOwner) (int, error) {
+	where, args := tokenOwnerWhere(o)
 	var n int
-	err := s.q.QueryRowContext(ctx, "SELECT COUNT(*) FROM access_tokens WHERE user_id = $1 AND project_id = 0", userID).Scan(&n)
+	err := s.q.QueryRowContext(ctx, "SELECT COUNT(*) FROM access_tokens WHERE "+where, args...).Scan(&n)
 	return n, s.wrap(err, "count tokens")
 }
 

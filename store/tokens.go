@@ -55,7 +55,9 @@ type Tokens interface {
 	// tokens (ProjectID and RepoID zero), a project's tokens (RepoID zero) or
 	// a repository's, newest first.
 	ListTokens(ctx context.Context, o TokenOwner, p Page) ([]AccessToken, error)
-	CountUserTokens(ctx context.Context, userID int64) (int, error)
+	// CountTokens counts the tokens of exactly one owner, as ListTokens
+	// lists them.
+	CountTokens(ctx context.Context, o TokenOwner) (int, error)
 	// UpdateToken saves Name, Permissions and AllowedCIDRs; never the
 	// digests, which only RotateTokenDigest changes.
 	UpdateToken(ctx context.Context, t *AccessToken) error
