@@ -3,16 +3,25 @@
 // (gen), and counts the findings in the reports of latch scan and gitleaks,
 // and how many of the planted tokens they hold (count).
 //
-//	histgen gen -commits N -files N -tokens N -planted FILE [-seed N] | git fast-import
+//	histgen gen [-profile edit|add] -commits N -files N -tokens N -planted FILE [-seed N] | git fast-import
 //	histgen count -planted FILE -format latch|gitleaks REPORT
 //
 // The history is deterministic for given flags. The first commit adds every
-// file (Go-like source, and a few YAML configuration files); each later
-// commit edits one to four files by replacing, inserting or deleting a few
-// lines, as ordinary development does. Tokens (valid: correct CRC32 checksum,
-// every kind in turn) are added at evenly spaced commits, each in a realistic
-// line; every other one is deleted again some commits later, so that only the
-// history still holds it.
+// file (Go-like source, and a few YAML configuration files). What the later
+// commits do depends on the profile:
+//
+//   - edit (the default): each commit edits one to four files by replacing,
+//     inserting or deleting a few lines, as ordinary development does.
+//   - add: each commit adds one new file of -add-min to -add-max bytes
+//     (8–16 KB by default; Go source, every eighth a YAML file), as vendored or
+//     generated code arrives, and every fourth commit also edits an existing
+//     file by a few lines.
+//
+// Tokens (valid: correct CRC32 checksum, every kind in turn) are added at
+// evenly spaced commits, each in a realistic line: in the edit profile into
+// an existing file, in the add profile into the file that commit adds. Every
+// other one is deleted again some commits later, so that only the history
+// still holds it.
 package main
 
 import (
@@ -98,17 +107,42 @@ func (g *gener) stmt() string {
 }
 
 func (g *gener) goFile(pkg string) []string {
-	lines := []string{"// Package " + pkg + " handles " + g.word() + "s.", "package " + pkg, "",
-		"import (", "\t\"fmt\"", "\t\"log\"", "\t\"time\"", ")", ""}
+	lines := g.goHeader(pkg)
 	for range 4 + g.r.IntN(6) {
-		name := g.exported()
-		lines = append(lines, fmt.Sprintf("// %s returns the %s of a %s.", name, g.word(), g.word()),
-			fmt.Sprintf("func %s(%s %s, %s %s) (%s, error) {", name, g.word(), types[g.r.IntN(len(types))],
-				g.ident(), types[g.r.IntN(len(types))], types[g.r.IntN(len(types))]))
-		for range 6 + g.r.IntN(18) {
-			lines = append(lines, g.stmt())
+		lines = g.goFunc(lines)
+	}
+	return lines
+}
+
+func (g *gener) goHeader(pkg string) []string {
+	return []string{"// Package " + pkg + " handles " + g.word() + "s.", "package " + pkg, "",
+		"import (", "\t\"fmt\"", "\t\"log\"", "\t\"time\"", ")", ""}
+}
+
+// goFunc appends one function to lines.
+func (g *gener) goFunc(lines []string) []string {
+	name := g.exported()
+	lines = append(lines, fmt.Sprintf("// %s returns the %s of a %s.", name, g.word(), g.word()),
+		fmt.Sprintf("func %s(%s %s, %s %s) (%s, error) {", name, g.word(), types[g.r.IntN(len(types))],
+			g.ident(), types[g.r.IntN(len(types))], types[g.r.IntN(len(types))]))
+	for range 6 + g.r.IntN(18) {
+		lines = append(lines, g.stmt())
+	}
+	return append(lines, "\treturn nil, nil", "}", "")
+}
+
+// sized returns lines from add until they come to at least size bytes.
+func sized(lines []string, size int, add func([]string) []string) []string {
+	n := 0
+	for _, l := range lines {
+		n += len(l) + 1
+	}
+	for n < size {
+		k := len(lines)
+		lines = add(lines)
+		for _, l := range lines[k:] {
+			n += len(l) + 1
 		}
-		lines = append(lines, "\treturn nil, nil", "}", "")
 	}
 	return lines
 }
@@ -149,12 +183,26 @@ func gen(args []string) error {
 	ntokens := fs.Int("tokens", 60, "number of planted tokens")
 	plantedPath := fs.String("planted", "", "file to write the planted tokens to, one a line")
 	seed := fs.Uint64("seed", 1, "random seed")
+	profile := fs.String("profile", "edit", "what later commits do: edit (a few lines of existing files) or add (one new file each)")
+	addMin := fs.Int("add-min", 8<<10, "smallest file the add profile adds, in bytes")
+	addMax := fs.Int("add-max", 16<<10, "largest file the add profile adds, in bytes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *commits < 2 || *nfiles < 1 || *plantedPath == "" {
 		return fmt.Errorf("need -commits ≥ 2, -files ≥ 1 and -planted")
 	}
+	if *profile != "edit" && *profile != "add" {
+		return fmt.Errorf("unknown profile %q (edit or add)", *profile)
+	}
+	if *addMin < 1 || *addMax < *addMin {
+		return fmt.Errorf("need 1 ≤ -add-min ≤ -add-max")
+	}
+	adding := *profile == "add"
+	// addsYAML tells whether the add profile's commit c adds a YAML file:
+	// every eighth, and those that get a token planted in a YAML line.
+	yamlPlant := map[int]bool{}
+	addsYAML := func(c int) bool { return c%8 == 0 || yamlPlant[c] }
 	g := &gener{r: rand.New(rand.NewPCG(*seed, 7))}
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 
@@ -171,12 +219,6 @@ func gen(args []string) error {
 	}
 
 	// Plant schedule: token j at commit at[j]; odd ones removed later.
-	type plant struct {
-		tok    string
-		file   int
-		line   string
-		remove int // commit at which the line is deleted, or -1
-	}
 	plantAt := map[int][]*plant{}
 	removeAt := map[int][]*plant{}
 	protected := map[string]bool{}
@@ -184,7 +226,22 @@ func gen(args []string) error {
 	for j := range *ntokens {
 		c := 1 + (j+1)*(*commits-2)/(*ntokens+1)
 		p := &plant{tok: g.tok(token.Kinds[j%len(token.Kinds)]), remove: -1}
-		if len(configs) > 0 && j%3 == 2 {
+		if adding {
+			// Into the file commit c adds, which is files[nfiles+c-1], with
+			// the mix of lines of the edit profile: a third in YAML.
+			p.file = *nfiles + c - 1
+			if j%3 == 2 {
+				yamlPlant[c] = true
+			}
+			switch {
+			case addsYAML(c):
+				p.line = fmt.Sprintf("  %s_token: %s", g.word(), p.tok)
+			case j%3 == 0:
+				p.line = fmt.Sprintf("\tconst %sToken = %q // TODO: read from the environment", g.word(), p.tok)
+			default:
+				p.line = fmt.Sprintf("\tclient := New(\"https://ci:%s@git.example.com/scm/app.git\")", p.tok)
+			}
+		} else if len(configs) > 0 && j%3 == 2 {
 			p.file = configs[g.r.IntN(len(configs))]
 			p.line = fmt.Sprintf("  %s_token: %s", g.word(), p.tok)
 		} else {
@@ -222,6 +279,31 @@ func gen(args []string) error {
 				touched = append(touched, i)
 			}
 			msg = "initial import"
+		case adding:
+			size := *addMin + g.r.IntN(*addMax-*addMin+1)
+			w1, w2 := g.word(), g.word()
+			f := &file{}
+			if addsYAML(c) {
+				f.path = fmt.Sprintf("deploy/%s/%s-%d.yaml", w1, w2, c)
+				f.yaml = true
+				f.lines = sized([]string{"# Code generated by confgen. DO NOT EDIT.", w2 + ":"}, size,
+					func(l []string) []string { return append(l, g.yamlLine()) })
+			} else {
+				pkg := fmt.Sprintf("%s%d", w1, c%7)
+				f.path = fmt.Sprintf("gen/%s/%s_%d.go", pkg, w2, c)
+				f.lines = sized(append([]string{"// Code generated by apigen. DO NOT EDIT.", ""}, g.goHeader(pkg)...),
+					size, g.goFunc)
+			}
+			files = append(files, f)
+			touched = append(touched, len(files)-1)
+			if c%4 == 0 {
+				// Wire the new code in somewhere.
+				i := g.r.IntN(len(files) - 1)
+				edit(g, files[i], protected)
+				touched = append(touched, i)
+			}
+			plantRemove(g, c, files, plantAt, removeAt)
+			msg = fmt.Sprintf("%s: add generated %s code", f.path, w1)
 		default:
 			for range 1 + g.r.IntN(4) {
 				i := g.r.IntN(*nfiles)
@@ -231,22 +313,7 @@ func gen(args []string) error {
 				edit(g, files[i], protected)
 				touched = append(touched, i)
 			}
-			for _, p := range plantAt[c] {
-				f := files[p.file]
-				at := min(len(f.lines), 10+g.r.IntN(max(1, len(f.lines)-10)))
-				f.lines = append(f.lines[:at], append([]string{p.line}, f.lines[at:]...)...)
-				touched = append(touched, p.file)
-			}
-			for _, p := range removeAt[c] {
-				f := files[p.file]
-				for k, l := range f.lines {
-					if l == p.line {
-						f.lines = append(f.lines[:k], f.lines[k+1:]...)
-						break
-					}
-				}
-				touched = append(touched, p.file)
-			}
+			touched = append(touched, plantRemove(g, c, files, plantAt, removeAt)...)
 			msg = fmt.Sprintf("%s: %s %s handling", files[touched[0]].path, verbs[g.r.IntN(len(verbs))], g.word())
 		}
 		a := authors[g.r.IntN(len(authors))]
@@ -266,6 +333,37 @@ func gen(args []string) error {
 		w.WriteString("\n")
 	}
 	return w.Flush()
+}
+
+// plant is a token planted in a line of a file.
+type plant struct {
+	tok    string
+	file   int
+	line   string
+	remove int // commit at which the line is deleted, or -1
+}
+
+// plantRemove adds the lines planted at commit c and deletes those removed
+// at c, and returns the indexes of the files it changed.
+func plantRemove(g *gener, c int, files []*file, plantAt, removeAt map[int][]*plant) []int {
+	var touched []int
+	for _, p := range plantAt[c] {
+		f := files[p.file]
+		at := min(len(f.lines), 10+g.r.IntN(max(1, len(f.lines)-10)))
+		f.lines = append(f.lines[:at], append([]string{p.line}, f.lines[at:]...)...)
+		touched = append(touched, p.file)
+	}
+	for _, p := range removeAt[c] {
+		f := files[p.file]
+		for k, l := range f.lines {
+			if l == p.line {
+				f.lines = append(f.lines[:k], f.lines[k+1:]...)
+				break
+			}
+		}
+		touched = append(touched, p.file)
+	}
+	return touched
 }
 
 // edit changes one to three lines of f, never a planted line.
