@@ -209,6 +209,13 @@ func RenderPage[T, U any](p backend.Page[T], f func(T) U) PageBody[U] {
 	return out
 }
 
+// LinkSet is a Data Center "links" object. A struct, not a map: it encodes
+// in the same order ("clone" before "self") without sorting keys per request.
+type LinkSet struct {
+	Clone []Link `json:"clone,omitempty"`
+	Self  []Link `json:"self"`
+}
+
 // Link is a Data Center link object.
 type Link struct {
 	Href string `json:"href"`
@@ -224,7 +231,7 @@ type User struct {
 	Active       bool              `json:"active"`
 	Slug         string            `json:"slug"`
 	Type         string            `json:"type"`
-	Links        map[string][]Link `json:"links"`
+	Links        LinkSet `json:"links"`
 }
 
 // RenderUser renders a user as Data Center does.
@@ -237,7 +244,7 @@ func (l Links) RenderUser(u latch.User) User {
 	return User{
 		Name: u.Name, EmailAddress: email, ID: u.ID, DisplayName: u.DisplayName, Active: u.Active,
 		Slug: u.Slug, Type: string(u.Type),
-		Links: map[string][]Link{"self": {{Href: l.BaseURL + "/users/" + url.PathEscape(u.Slug)}}},
+		Links: LinkSet{Self: []Link{{Href: l.BaseURL + "/users/" + url.PathEscape(u.Slug)}}},
 	}
 }
 
@@ -249,14 +256,14 @@ type Project struct {
 	Description string            `json:"description,omitempty"`
 	Public      bool              `json:"public"`
 	Type        string            `json:"type"`
-	Links       map[string][]Link `json:"links"`
+	Links       LinkSet `json:"links"`
 }
 
 // RenderProject renders a project as Data Center does.
 func (l Links) RenderProject(p latch.Project) Project {
 	return Project{
 		Key: p.Key, ID: p.ID, Name: p.Name, Description: p.Description, Public: p.Public, Type: "NORMAL",
-		Links: map[string][]Link{"self": {{Href: l.BaseURL + "/projects/" + p.Key}}},
+		Links: LinkSet{Self: []Link{{Href: l.BaseURL + "/projects/" + p.Key}}},
 	}
 }
 
@@ -275,7 +282,7 @@ type Repository struct {
 	Public        bool              `json:"public"`
 	Archived      bool              `json:"archived"`
 	DefaultBranch string            `json:"defaultBranch,omitempty"`
-	Links         map[string][]Link `json:"links"`
+	Links         LinkSet `json:"links"`
 }
 
 // RenderRepo renders a repository (with its Project set) as Data Center does.
@@ -292,9 +299,9 @@ func (l Links) RenderRepo(r latch.Repository) Repository {
 		Slug: r.Slug, ID: r.ID, Name: r.Name, Description: r.Description,
 		HierarchyID: hierarchyID(r.ID), ScmID: "git", State: "AVAILABLE", StatusMessage: "Available",
 		Forkable: true, Project: l.RenderProject(proj), Public: r.Public, DefaultBranch: r.DefaultBranch,
-		Links: map[string][]Link{
-			"clone": clone,
-			"self":  {{Href: l.BaseURL + "/projects/" + proj.Key + "/repos/" + r.Slug + "/browse"}},
+		Links: LinkSet{
+			Clone: clone,
+			Self:  []Link{{Href: l.BaseURL + "/projects/" + proj.Key + "/repos/" + r.Slug + "/browse"}},
 		},
 	}
 }
