@@ -224,13 +224,13 @@ type Link struct {
 
 // User is RestApplicationUser.
 type User struct {
-	Name         string            `json:"name"`
-	EmailAddress *string           `json:"emailAddress"`
-	ID           int64             `json:"id"`
-	DisplayName  string            `json:"displayName"`
-	Active       bool              `json:"active"`
-	Slug         string            `json:"slug"`
-	Type         string            `json:"type"`
+	Name         string  `json:"name"`
+	EmailAddress *string `json:"emailAddress"`
+	ID           int64   `json:"id"`
+	DisplayName  string  `json:"displayName"`
+	Active       bool    `json:"active"`
+	Slug         string  `json:"slug"`
+	Type         string  `json:"type"`
 	Links        LinkSet `json:"links"`
 }
 
@@ -250,12 +250,12 @@ func (l Links) RenderUser(u latch.User) User {
 
 // Project is RestProject.
 type Project struct {
-	Key         string            `json:"key"`
-	ID          int64             `json:"id"`
-	Name        string            `json:"name"`
-	Description string            `json:"description,omitempty"`
-	Public      bool              `json:"public"`
-	Type        string            `json:"type"`
+	Key         string  `json:"key"`
+	ID          int64   `json:"id"`
+	Name        string  `json:"name"`
+	Description string  `json:"description,omitempty"`
+	Public      bool    `json:"public"`
+	Type        string  `json:"type"`
 	Links       LinkSet `json:"links"`
 }
 
@@ -269,19 +269,19 @@ func (l Links) RenderProject(p latch.Project) Project {
 
 // Repository is RestRepository.
 type Repository struct {
-	Slug          string            `json:"slug"`
-	ID            int64             `json:"id"`
-	Name          string            `json:"name"`
-	Description   string            `json:"description,omitempty"`
-	HierarchyID   string            `json:"hierarchyId"`
-	ScmID         string            `json:"scmId"`
-	State         string            `json:"state"`
-	StatusMessage string            `json:"statusMessage"`
-	Forkable      bool              `json:"forkable"`
-	Project       Project           `json:"project"`
-	Public        bool              `json:"public"`
-	Archived      bool              `json:"archived"`
-	DefaultBranch string            `json:"defaultBranch,omitempty"`
+	Slug          string  `json:"slug"`
+	ID            int64   `json:"id"`
+	Name          string  `json:"name"`
+	Description   string  `json:"description,omitempty"`
+	HierarchyID   string  `json:"hierarchyId"`
+	ScmID         string  `json:"scmId"`
+	State         string  `json:"state"`
+	StatusMessage string  `json:"statusMessage"`
+	Forkable      bool    `json:"forkable"`
+	Project       Project `json:"project"`
+	Public        bool    `json:"public"`
+	Archived      bool    `json:"archived"`
+	DefaultBranch string  `json:"defaultBranch,omitempty"`
 	Links         LinkSet `json:"links"`
 }
 
