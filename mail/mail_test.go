@@ -96,9 +96,9 @@ func TestDeliveredAfterSMTPComesUp(t *testing.T) {
 	}
 	srv := mailtest.StartAt(t, addr)
 	newSender(t, st, addr)
-	msgs := srv.Wait(t, 1, 10*time.Second)
+	srv.Wait(t, 1, 10*time.Second)
 	time.Sleep(300 * time.Millisecond)
-	msgs = srv.Messages()
+	msgs := srv.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("received %d messages, want 1", len(msgs))
 	}

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +27,7 @@ func benchBuffer(b *testing.B) ([]byte, int) {
 	benchData.once.Do(func() {
 		const size = 16 << 20
 		var src bytes.Buffer
-		root := filepath.Join(runtime.GOROOT(), "src")
+		root := filepath.Join(goRoot(), "src")
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || src.Len() >= size {
 				return filepath.SkipAll
@@ -138,4 +138,13 @@ func BenchmarkIndexPerPrefix(b *testing.B) {
 			}
 		}
 	}
+}
+
+// goRoot is the Go installation's root, as the go command reports it.
+func goRoot() string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }

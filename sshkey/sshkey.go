@@ -149,7 +149,7 @@ func knownType(t string) bool {
 // refusedType explains why a key type is refused before decoding it.
 func refusedType(t string) error {
 	switch {
-	case t == ssh.KeyAlgoDSA:
+	case t == "ssh-dss":
 		return errorf("DSA keys are not accepted: they are limited to 1024 bits and OpenSSH no longer supports them. %s", Supported)
 	case strings.Contains(t, "-cert-v01@openssh.com"):
 		return errorf("SSH certificates are not accepted: latch has no certificate authority configured. Add the plain public key instead.")

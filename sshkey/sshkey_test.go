@@ -1,7 +1,8 @@
 package sshkey
 
 import (
-	"crypto/dsa" //nolint:staticcheck // to build refused DSA keys
+	//lint:ignore SA1019 DSA keys are built to check that they are refused.
+	"crypto/dsa"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"

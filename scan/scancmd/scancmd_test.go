@@ -52,11 +52,11 @@ func write(t *testing.T, name, content string) {
 }
 
 type tree struct {
-	dir                   string
-	personal, app, bbdc   string
-	inBinary, inGit, big  string
-	key, secret           string
-	personalFP, bbdcCheck string
+	dir                  string
+	personal, app, bbdc  string
+	inBinary, inGit, big string
+	key, secret          string
+	personalFP           string
 }
 
 // makeTree lays out a directory with credentials in scanned files and in

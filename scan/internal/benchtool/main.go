@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,7 +75,7 @@ func gen(args []string) error {
 	sizeMB := fl.Int("size", 200, "corpus size in MB (10^6 bytes)")
 	seed := fl.Uint64("seed", 1, "random seed")
 	perKind := fl.Int("per-kind", 50, "credentials planted per kind, and look-alikes per kind")
-	src := fl.String("src", filepath.Join(runtime.GOROOT(), "src"), "directory of source text to copy")
+	src := fl.String("src", filepath.Join(goRoot(), "src"), "directory of source text to copy")
 	fl.Parse(args)
 
 	// Filler: text files of the Go tree in which latch finds nothing, so
@@ -456,4 +456,13 @@ func readReport(name, format string) ([]loc, error) {
 		return nil, fmt.Errorf("unknown format %q", format)
 	}
 	return out, nil
+}
+
+// goRoot is the Go installation's root, as the go command reports it.
+func goRoot() string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
