@@ -148,7 +148,7 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 		return nil, refuse(ErrTokenRevoked)
 	case !e.user.Active:
 		return nil, refuse(ErrOwnerInactive)
-	case kindOf(tok.Kind) != kind:
+	case TokenKind(tok.Kind) != kind:
 		return nil, refuse(ErrTokenRevoked)
 	}
 	if at.Scheme == SchemeBasic {
@@ -237,7 +237,9 @@ func (t *Tokens) noteAddress(ctx context.Context, e *cachedToken, addr netip.Add
 	}
 }
 
-func kindOf(k latch.CredentialKind) token.Kind {
+// TokenKind returns the secret's prefix for a kind of token credential, ""
+// for other credentials.
+func TokenKind(k latch.CredentialKind) token.Kind {
 	switch k {
 	case latch.CredPersonalToken:
 		return token.Personal

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/audit"
+	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/settings"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
@@ -141,11 +142,7 @@ func (b *Backend) RotateToken(ctx context.Context, p *latch.Principal, id string
 			return nil, err
 		}
 	}
-	kind := token.Personal
-	if t.Kind != latch.CredPersonalToken {
-		kind = token.Repository
-	}
-	secret, err := token.Generate(kind)
+	secret, err := token.Generate(auth.TokenKind(t.Kind))
 	if err != nil {
 		return nil, fmt.Errorf("generate token: %w", err)
 	}

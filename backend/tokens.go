@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/audit"
+	"github.com/latchhq/latch/auth"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
@@ -203,11 +204,7 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 			return nil, err
 		}
 	}
-	kind := token.Personal
-	if s.kind != latch.CredPersonalToken {
-		kind = token.Repository
-	}
-	secret, err := token.Generate(kind)
+	secret, err := token.Generate(auth.TokenKind(s.kind))
 	if err != nil {
 		return nil, fmt.Errorf("generate token: %w", err)
 	}
