@@ -268,7 +268,8 @@ func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*
 			if err != nil {
 				return nil, "", fmt.Errorf("authenticate: %w", err)
 			}
-			sysAdmin = acc.Global >= latch.LevelSysAdmin
+			sysAdmin = latch.Decide(&latch.Principal{User: u, Credential: latch.CredPassword},
+				latch.SysAdminInstance, latch.Resource{}, acc).Allowed
 		}
 		if !sysAdmin {
 			return nil, "", ErrBasicDisabled
