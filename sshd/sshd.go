@@ -84,6 +84,10 @@ type Config struct {
 	// HandshakeTimeout bounds the time from accepting a connection to
 	// authenticating it. Default 30 s.
 	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the connections being authenticated at once;
+	// more are closed at once, so that unauthenticated clients cannot hold
+	// the server's memory and CPU. Default 64.
+	MaxHandshakes int
 	// CheckNetwork, when set, applies the instance's (and the credential's)
 	// allowed address ranges to a key's principal and the client address
 	// (auth.Authenticator.CheckNetwork).
@@ -106,6 +110,8 @@ type Server struct {
 	baseCtx  context.Context
 	cancel   context.CancelFunc
 	accepted atomic.Int64
+	// handshakes holds a slot per connection being authenticated.
+	handshakes chan struct{}
 }
 
 type connState struct {
@@ -123,7 +129,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, lns: map[net.Listener]struct{}{}, conns: map[*ssh.ServerConn]*connState{}}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = 64
+	}
+	s := &Server{cfg: cfg, lns: map[net.Listener]struct{}{}, conns: map[*ssh.ServerConn]*connState{},
+		handshakes: make(chan struct{}, cfg.MaxHandshakes)}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.config = &ssh.ServerConfig{
 		ServerVersion:     "SSH-2.0-latch",
@@ -212,8 +222,16 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) handleConn(nc net.Conn) {
+	select {
+	case s.handshakes <- struct{}{}:
+	default:
+		s.cfg.Log.Warn("ssh: too many connections authenticating; closing one", "remote", nc.RemoteAddr().String())
+		nc.Close()
+		return
+	}
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	sc, chans, reqs, err := ssh.NewServerConn(nc, s.config)
+	<-s.handshakes
 	if err != nil {
 		nc.Close()
 		s.cfg.Log.Debug("ssh: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)

@@ -550,3 +550,39 @@ func TestNetworkPolicyApplies(t *testing.T) {
 	defer c.Close()
 	wantRefused(t, "out of the allowed ranges", uploadPack(t, c, "/prj/one.git"), "may not be used from 127.0.0.1")
 }
+
+// Connections that never finish their handshake hold at most MaxHandshakes
+// slots; more are closed at once, and authenticated clients get through
+// again as soon as a slot frees.
+func TestHandshakesAreBounded(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxHandshakes = 1; c.HandshakeTimeout = 5 * time.Second })
+	signer := newSigner(t)
+	f.addKey(t, signer, f.alice, "alice")
+
+	idle, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read the server's version line: the idle connection now holds the slot.
+	buf := make([]byte, 64)
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.dial(t, User, ssh.PublicKeys(signer)); err == nil {
+		t.Fatal("a second handshake was accepted while the only slot was held")
+	}
+	idle.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := f.dial(t, User, ssh.PublicKeys(signer))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no handshake once the slot was free: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
