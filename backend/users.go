@@ -170,7 +170,20 @@ func (b *Backend) DeleteUser(ctx context.Context, p *latch.Principal, name strin
 	if err := b.requireOutrank(ctx, p, u.ID); err != nil {
 		return nil, err
 	}
-	if err := b.store.DeleteUser(ctx, u.ID); err != nil {
+	err = b.store.WithTx(ctx, func(tx store.Store) error {
+		// The user's tokens go with them: their secrets read as revoked.
+		toks, err := tx.ListTokens(ctx, store.TokenOwner{UserID: u.ID}, store.Page{})
+		if err != nil {
+			return err
+		}
+		for i := range toks {
+			if err := b.recordRevoked(ctx, tx, &toks[i]); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteUser(ctx, u.ID)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("delete user: %w", err)
 	}
 	b.userChanged(ctx, u.ID)
