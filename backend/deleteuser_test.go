@@ -2,15 +2,10 @@ package backend_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/backend"
-	"github.com/latchhq/latch/gitrepo"
-	"github.com/latchhq/latch/sqlite"
 	"github.com/latchhq/latch/token"
 )
 
@@ -18,24 +13,9 @@ import (
 // revoked (not unknown) to the validity check and the audit trail.
 func TestDeletedUsersTokensReadAsRevoked(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	repos, err := gitrepo.NewManager(filepath.Join(dir, "repositories"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := backend.New(st, repos, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, st, _, admin := newTestBackend(t, "root")
 	hasher := token.NewHasher([]byte("delete-user-test-secret-0123456789"))
 	b.SetHasher(hasher)
-	if _, err := b.Bootstrap(ctx, "root", "pw", "root@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	root, _ := st.UserByName(ctx, "root")
-	admin := &latch.Principal{User: root, Credential: latch.CredPassword}
 	if _, err := b.CreateUser(ctx, admin, backend.NewUser{Name: "gone", Password: "pw", Email: "gone@example.com"}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,37 +2,17 @@ package backend_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/backend"
-	"github.com/latchhq/latch/gitrepo"
-	"github.com/latchhq/latch/sqlite"
 )
 
 // An ADMIN must not reach SYS_ADMIN through a group that holds it: not by
 // joining it, nor by emptying or deleting it.
 func TestAdminCannotUseASysAdminGroup(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	repos, err := gitrepo.NewManager(filepath.Join(dir, "repositories"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := backend.New(st, repos, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if _, err := b.Bootstrap(ctx, "root", "pw", "root@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	root, _ := st.UserByName(ctx, "root")
-	sys := &latch.Principal{User: root, Credential: latch.CredPassword}
+	b, st, _, sys := newTestBackend(t, "root")
 	if _, err := b.CreateUser(ctx, sys, backend.NewUser{Name: "ada", Password: "pw", Email: "ada@example.com"}); err != nil {
 		t.Fatal(err)
 	}

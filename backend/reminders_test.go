@@ -4,16 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/backend"
-	"github.com/latchhq/latch/gitrepo"
-	"github.com/latchhq/latch/sqlite"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
@@ -35,23 +31,8 @@ func countMail(t *testing.T, st store.Store, name string) int {
 
 func TestExpiryRemindersSentOnceWithAControlledClock(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	repos, err := gitrepo.NewManager(filepath.Join(dir, "repositories"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := backend.New(st, repos, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, st, repos, p := newTestBackend(t, "admin")
 	b.SetHasher(token.NewHasher([]byte("reminder-test-secret-0123456789ab")))
-	if _, err := b.Bootstrap(ctx, "admin", "pw", "admin@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := st.UserByName(ctx, "admin")
-	p := &latch.Principal{User: admin, Credential: latch.CredPassword}
 	mk := func(name string, days int) {
 		n := name
 		if _, err := b.CreateToken(ctx, p, backend.TokenOwnerRef{UserSlug: "admin"}, backend.TokenInput{Name: &n, ExpiryDays: &days}); err != nil {

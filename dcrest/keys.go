@@ -161,28 +161,38 @@ func (a *API) getUserKey(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, RenderSSHKey(v.SSHKey))
 }
 
-// updateUserKey changes a user key's label (latch extension: the key text
-// itself never changes).
-func (a *API) updateUserKey(w http.ResponseWriter, r *http.Request) {
+// labelChange reads a label change of key {keyId}: the key text never
+// changes. It answers the error itself and reports false on bad input.
+func (a *API) labelChange(w http.ResponseWriter, r *http.Request, removeVerb string) (int64, string, bool) {
 	id, err := keyID(r)
 	if err != nil {
 		a.fail(w, err)
-		return
+		return 0, "", false
 	}
 	var body keyBody
 	if err := httpx.DecodeJSON(w, r, &body, false); err != nil {
 		a.fail(w, err)
-		return
+		return 0, "", false
 	}
 	if body.Text != nil {
-		a.fail(w, latch.Invalidf("The text of an SSH key cannot be changed: add a new key and delete this one."))
-		return
+		a.fail(w, latch.Invalidf("The text of an SSH key cannot be changed: add a new key and %s this one.", removeVerb))
+		return 0, "", false
 	}
 	if body.Label == nil {
 		a.fail(w, latch.Invalidf("A label is required."))
+		return 0, "", false
+	}
+	return id, *body.Label, true
+}
+
+// updateUserKey changes a user key's label (latch extension: the key text
+// itself never changes).
+func (a *API) updateUserKey(w http.ResponseWriter, r *http.Request) {
+	id, label, ok := a.labelChange(w, r, "delete")
+	if !ok {
 		return
 	}
-	v, err := a.b.UpdateUserKeyLabel(r.Context(), principal(r), id, *body.Label)
+	v, err := a.b.UpdateUserKeyLabel(r.Context(), principal(r), id, label)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -300,25 +310,11 @@ func (a *API) revokeAccessKey(w http.ResponseWriter, r *http.Request) {
 // updateAccessKey changes an access key's label everywhere it is used
 // (latch extension).
 func (a *API) updateAccessKey(w http.ResponseWriter, r *http.Request) {
-	id, err := keyID(r)
-	if err != nil {
-		a.fail(w, err)
+	id, label, ok := a.labelChange(w, r, "remove")
+	if !ok {
 		return
 	}
-	var body keyBody
-	if err := httpx.DecodeJSON(w, r, &body, false); err != nil {
-		a.fail(w, err)
-		return
-	}
-	if body.Text != nil {
-		a.fail(w, latch.Invalidf("The text of an SSH key cannot be changed: add a new key and remove this one."))
-		return
-	}
-	if body.Label == nil {
-		a.fail(w, latch.Invalidf("A label is required."))
-		return
-	}
-	v, err := a.b.UpdateAccessKeyLabel(r.Context(), principal(r), id, *body.Label)
+	v, err := a.b.UpdateAccessKeyLabel(r.Context(), principal(r), id, label)
 	if err != nil {
 		a.fail(w, err)
 		return
