@@ -10,11 +10,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/latchhq/latch/internal/gitpack"
 )
 
 // HistoryOptions control ScanHistory.
@@ -91,17 +94,211 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 		logArgs = append(logArgs, "^"+since)
 	}
 
+	res := &Result{}
+	var mu sync.Mutex
+	rec := recorder{cfg: cfg, head: head, res: res, mu: &mu}
+	var err error
+	if opt.Since == "" {
+		err = s.scanAll(ctx, g, opt, logArgs, seen, &rec)
+	} else {
+		// A range is usually a small part of the repository: read just its
+		// blobs.
+		err = s.readBlobs(ctx, g, opt.Options, &rec, func(send func(blobJob) error) error {
+			return g.walk(ctx, logArgs, seen, &rec, send)
+		})
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Findings = dedupeHistory(res.Findings)
+	return res, nil
+}
+
+// recorder adds what a history scan finds to its result.
+type recorder struct {
+	cfg  *Config
+	head map[string]bool
+	res  *Result
+	mu   *sync.Mutex
+}
+
+// found records a scanned blob and its findings, made for path "".
+func (r *recorder) found(j blobJob, size int64, found []Finding) {
+	for i := range found {
+		f := &found[i]
+		f.Path = j.path
+		f.Origin = &Origin{Commit: j.c.hash, Author: j.c.author, Email: j.c.email, Date: j.c.date,
+			Blob: j.id, InHEAD: r.head[j.id], seq: j.seq}
+	}
+	found = r.cfg.Filter(found, "")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Stats.Files++
+	r.res.Stats.Bytes += size
+	r.res.Findings = append(r.res.Findings, found...)
+}
+
+// skipped counts blobs left unscanned (binary, too large, missing).
+func (r *recorder) skipped(n int64) {
+	r.mu.Lock()
+	r.res.Stats.Skipped += n
+	r.mu.Unlock()
+}
+
+// scanAll scans the whole history. Blobs stored in pack files are read from
+// the packs directly, in pack order, while git log names them; those it
+// names that no pack holds (loose objects, alternates) are then read through
+// git cat-file.
+func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions, logArgs []string, seen map[string]bool, rec *recorder) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	logCmd := g.command(ctx, logArgs...)
-	logOut, err := logCmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("scan: git log: %w", err)
+	type packResult struct {
+		blobs map[string]packedBlob
+		err   error
 	}
-	var logErr bytes.Buffer
-	logCmd.Stderr = &logErr
-	// Git decompresses blobs in one thread per process: use one cat-file
-	// per core (two at most), blobs dealt in turn.
+	packc := make(chan packResult, 1)
+	go func() {
+		blobs, err := s.scanPacks(ctx, g, opt)
+		packc <- packResult{blobs, err}
+	}()
+	var jobs []blobJob
+	err := g.walk(ctx, logArgs, seen, rec, func(j blobJob) error {
+		jobs = append(jobs, j)
+		return nil
+	})
+	if err != nil {
+		cancel()
+		<-packc
+		return err
+	}
+	pr := <-packc
+	if pr.err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// Packs that cannot be read directly leave their blobs to git.
+	var rest []blobJob
+	for _, j := range jobs {
+		b, ok := pr.blobs[j.id]
+		switch {
+		case !ok:
+			rest = append(rest, j)
+		case b.skipped:
+			rec.skipped(1)
+		default:
+			rec.found(j, b.size, slices.Clone(b.findings))
+		}
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	return s.readBlobs(ctx, g, opt.Options, rec, func(send func(blobJob) error) error {
+		for _, j := range rest {
+			if err := send(j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// packedBlob is what scanPacks learnt of a blob.
+type packedBlob struct {
+	size     int64
+	skipped  bool // binary, or over the size limit
+	findings []Finding
+}
+
+// scanPacks scans every blob of the repository's pack files, reachable or
+// not, each pack decoded and scanned by opt.Workers goroutines.
+func (s *Scanner) scanPacks(ctx context.Context, g *gitRunner, opt HistoryOptions) (map[string]packedBlob, error) {
+	out, err := g.output(ctx, "rev-parse", "--git-path", "objects", "--show-object-format")
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != 2 {
+		return nil, fmt.Errorf("scan: unexpected git rev-parse output %q", out)
+	}
+	objects, hashSize := lines[0], map[string]int{"sha1": 20, "sha256": 32}[lines[1]]
+	if !filepath.IsAbs(objects) {
+		objects = filepath.Join(g.dir, objects)
+	}
+	packs, err := gitpack.Glob(objects, hashSize)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, p := range packs {
+			p.Close()
+		}
+	}()
+	blobs := map[string]packedBlob{}
+	var mu sync.Mutex
+	opts := gitpack.WalkOptions{Type: gitpack.Blob, MaxSize: opt.maxSize(), Workers: opt.workers()}
+	for _, p := range packs {
+		err = p.Walk(opts, func(o gitpack.Object) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b := packedBlob{size: o.Size, skipped: o.Data == nil || IsBinary(o.Data)}
+			if !b.skipped {
+				b.findings = s.Scan(o.Data, "")
+			}
+			mu.Lock()
+			blobs[o.ID] = b
+			mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			break
+		}
+	}
+	return blobs, err
+}
+
+// walk runs git log with args and hands walkLog's blobs to blob, counting
+// commits and blobs the allowlist skips.
+func (g *gitRunner) walk(ctx context.Context, args []string, seen map[string]bool, rec *recorder, blob func(blobJob) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := g.command(ctx, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("scan: git log: %w", err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("scan: starting git log: %w", err)
+	}
+	n, skipped, err := walkLog(out, seen, func(j blobJob) error {
+		if rec.cfg.AllowsPath(j.path) {
+			return errSkip
+		}
+		return blob(j)
+	})
+	if err != nil {
+		cancel()
+	}
+	io.Copy(io.Discard, out)
+	werr := cmd.Wait()
+	rec.mu.Lock()
+	rec.res.Stats.Commits = n
+	rec.res.Stats.Skipped += skipped
+	rec.mu.Unlock()
+	if err == nil && werr != nil {
+		err = fmt.Errorf("scan: git log: %w: %s", werr, strings.TrimSpace(stderr.String()))
+	}
+	return err
+}
+
+// readBlobs reads the blobs that produce sends through long-running
+// `git cat-file --batch` processes (one per core, two at most, since Git
+// decompresses in one thread per process; blobs dealt in turn) and scans
+// them with opt.Workers scanners.
+func (s *Scanner) readBlobs(ctx context.Context, g *gitRunner, opt Options, rec *recorder, produce func(send func(blobJob) error) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cats := make([]*catFile, min(2, opt.workers()))
 	for i := range cats {
 		c, err := g.startCatFile(ctx)
@@ -110,24 +307,15 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 				c.in.Close()
 				c.cmd.Wait()
 			}
-			return nil, err
+			return err
 		}
 		cats[i] = c
 	}
-	if err := logCmd.Start(); err != nil {
-		for _, c := range cats {
-			c.in.Close()
-			c.cmd.Wait()
-		}
-		return nil, fmt.Errorf("scan: starting git log: %w", err)
-	}
 
-	res := &Result{}
-	var mu sync.Mutex
 	jobs := make(chan blobJob, 2*opt.workers())
 	errc := make(chan error, 1+len(cats))
 
-	// Walk the log and ask a cat-file for each new blob.
+	// Ask a cat-file for each blob.
 	go func() {
 		defer func() {
 			for _, c := range cats {
@@ -135,11 +323,10 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 				c.in.Close()
 			}
 		}()
-		n, skipped, err := walkLog(logOut, seen, func(j blobJob) error {
-			if cfg.AllowsPath(j.path) {
-				return errSkip
-			}
-			c := cats[j.seq%int64(len(cats))]
+		var n int64
+		errc <- produce(func(j blobJob) error {
+			c := cats[n%int64(len(cats))]
+			n++
 			select {
 			case c.pending <- j:
 			case <-ctx.Done():
@@ -148,16 +335,6 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 			_, err := io.WriteString(c.in, j.id+"\n")
 			return err
 		})
-		io.Copy(io.Discard, logOut)
-		werr := logCmd.Wait()
-		mu.Lock()
-		res.Stats.Commits = n
-		res.Stats.Skipped += skipped
-		mu.Unlock()
-		if err == nil && werr != nil {
-			err = fmt.Errorf("scan: git log: %w: %s", werr, strings.TrimSpace(logErr.String()))
-		}
-		errc <- err
 	}()
 
 	// Read each cat-file's answers in order and hand them to the scanners.
@@ -169,7 +346,7 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 			var err error
 			for j := range c.pending {
 				if err != nil {
-					continue // drain, so that the log walker never blocks
+					continue // drain, so that the producer never blocks
 				}
 				var ok bool
 				j.data, ok, err = readBatchBlob(c.out, j.id, opt.maxSize())
@@ -179,9 +356,7 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 					continue
 				}
 				if !ok {
-					mu.Lock()
-					res.Stats.Skipped++
-					mu.Unlock()
+					rec.skipped(1)
 					continue
 				}
 				jobs <- j
@@ -201,23 +376,10 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 			defer wg.Done()
 			for j := range jobs {
 				if IsBinary(j.data) {
-					mu.Lock()
-					res.Stats.Skipped++
-					mu.Unlock()
+					rec.skipped(1)
 					continue
 				}
-				found := s.Scan(j.data, j.path)
-				for i := range found {
-					f := &found[i]
-					f.Origin = &Origin{Commit: j.c.hash, Author: j.c.author, Email: j.c.email, Date: j.c.date,
-						Blob: j.id, InHEAD: head[j.id], seq: j.seq}
-				}
-				found = cfg.Filter(found, "")
-				mu.Lock()
-				res.Stats.Files++
-				res.Stats.Bytes += int64(len(j.data))
-				res.Findings = append(res.Findings, found...)
-				mu.Unlock()
+				rec.found(j, int64(len(j.data)), s.Scan(j.data, ""))
 			}
 		}()
 	}
@@ -235,11 +397,7 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 			first = fmt.Errorf("scan: git cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String()))
 		}
 	}
-	if first != nil {
-		return res, first
-	}
-	res.Findings = dedupeHistory(res.Findings)
-	return res, nil
+	return first
 }
 
 // catFile is a running `git cat-file --batch`, with the requests written to

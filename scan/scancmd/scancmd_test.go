@@ -334,6 +334,9 @@ func TestHistory(t *testing.T) {
 	write(t, filepath.Join(dir, "config", "app.env"), "# settings\nTOKEN=${TOKEN}\n")
 	git(t, dir, 4, "commit", "-qam", "remove token")
 	base := git(t, dir, 4, "rev-parse", "HEAD")
+	// What came so far is packed, what follows stays loose: the scan reads
+	// some blobs from a pack and the others through git.
+	git(t, dir, 4, "repack", "-q", "-d")
 	write(t, filepath.Join(dir, "lib", "client.py"), "API = '"+kept+"'\n")
 	write(t, filepath.Join(dir, "blob.bin"), "\x00"+g.Latch(token.OAuthAccess))
 	git(t, dir, 5, "add", ".")
@@ -377,6 +380,28 @@ func TestHistory(t *testing.T) {
 	_, out1, _ := runCLI(t, "", "--git", dir, "--format", "json", "--workers", "1")
 	if out1 != out {
 		t.Errorf("--workers 1 differs:\n%s", out1)
+	}
+
+	// However the objects are stored, the report is the same: all in one
+	// pack of deltas, and with an unreachable blob holding a secret in a
+	// pack of its own (not part of the history: not reported).
+	git(t, dir, 7, "repack", "-q", "-adf")
+	if loose := git(t, dir, 7, "count-objects"); !strings.HasPrefix(loose, "0 objects") {
+		t.Fatalf("objects left loose: %s", loose)
+	}
+	if _, packed, _ := runCLI(t, "", "--git", dir, "--format", "json"); packed != out {
+		t.Errorf("all packed differs:\n%s", packed)
+	}
+	orphan := filepath.Join(t.TempDir(), "orphan.env")
+	write(t, orphan, "TOKEN="+g.Latch(token.Personal)+"\n")
+	id := git(t, dir, 7, "hash-object", "-w", orphan)
+	pack := exec.Command("git", "-C", dir, "pack-objects", "-q", filepath.Join(".git", "objects", "pack", "pack"))
+	pack.Stdin = strings.NewReader(id + "\n")
+	if b, err := pack.CombinedOutput(); err != nil {
+		t.Fatalf("pack-objects: %v %s", err, b)
+	}
+	if _, packed, _ := runCLI(t, "", "--git", dir, "--format", "json"); packed != out {
+		t.Errorf("with an unreachable packed blob:\n%s", packed)
 	}
 
 	// Text output names the commit.

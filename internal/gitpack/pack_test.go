@@ -1,0 +1,270 @@
+package gitpack
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// history makes a repository whose files change a little in each of n
+// commits, so that a repack stores most blobs as deltas.
+func history(t testing.TB, n int) string {
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	rng := rand.New(rand.NewPCG(1, 2))
+	files := make([][]string, 6)
+	for i := range files {
+		for j := range 200 {
+			files[i] = append(files[i], fmt.Sprintf("line %d of file %d: %x", j, i, rng.Uint64()))
+		}
+	}
+	for c := range n {
+		f := c % len(files)
+		for range 3 {
+			files[f][rng.IntN(len(files[f]))] = fmt.Sprintf("changed in commit %d: %x", c, rng.Uint64())
+		}
+		if c%7 == 0 {
+			files[f] = append(files[f], strings.Repeat("grown ", c))
+		}
+		sub := filepath.Join(dir, "dir", strconv.Itoa(f%2))
+		os.MkdirAll(sub, 0o755)
+		os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d.txt", f)), []byte(strings.Join(files[f], "\n")), 0o644)
+		git(t, dir, "add", "-A")
+		git(t, dir, "commit", "-q", "-m", fmt.Sprintf("commit %d", c))
+	}
+	return dir
+}
+
+// catAll returns every object of the repository, as git reads them.
+func catAll(t testing.TB, dir string) map[string]Object {
+	cmd := exec.Command("git", "-C", dir, "cat-file", "--batch-all-objects", "--batch")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := map[string]Object{}
+	r := bufio.NewReader(bytes.NewReader(out))
+	for {
+		hdr, err := r.ReadString('\n')
+		if err == io.EOF {
+			return objs
+		}
+		f := strings.Fields(hdr)
+		size, _ := strconv.Atoi(f[2])
+		data := make([]byte, size+1)
+		io.ReadFull(r, data)
+		typ := map[string]Type{"commit": Commit, "tree": Tree, "blob": Blob, "tag": Tag}[f[1]]
+		objs[f[0]] = Object{ID: f[0], Type: typ, Size: int64(size), Data: data[:size]}
+	}
+}
+
+func walkAll(t testing.TB, dir string, opt WalkOptions) map[string]Object {
+	t.Helper()
+	packs, err := Glob(filepath.Join(dir, ".git", "objects"), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(packs) == 0 {
+		t.Fatal("no packs")
+	}
+	got := map[string]Object{}
+	var mu sync.Mutex
+	for _, p := range packs {
+		defer p.Close()
+		err := p.Walk(opt, func(o Object) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, dup := got[o.ID]; dup {
+				return fmt.Errorf("%s handed over twice", o.ID)
+			}
+			got[o.ID] = o
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}
+
+func deltas(t testing.TB, dir, kind string) int {
+	idx, _ := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.idx"))
+	n := 0
+	for _, l := range strings.Split(git(t, dir, append([]string{"verify-pack", "-v"}, idx...)...), "\n") {
+		if f := strings.Fields(l); len(f) >= 7 && f[1] == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// entries counts the pack entries of type typ.
+func entries(t testing.TB, dir string, typ Type) int {
+	packs, err := Glob(filepath.Join(dir, ".git", "objects"), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range packs {
+		for _, off := range p.offsets {
+			if e, err := p.entryAt(off); err == nil && e.typ == typ {
+				n++
+			}
+		}
+		p.Close()
+	}
+	return n
+}
+
+func TestWalkMatchesGit(t *testing.T) {
+	dir := history(t, 60)
+	for _, tc := range []struct {
+		name   string
+		repack []string
+		delta  Type
+		opt    WalkOptions
+	}{
+		{"ofs-deltas", []string{"repack", "-q", "-adf"}, ofsDelta, WalkOptions{}},
+		{"ref-deltas", []string{"-c", "repack.useDeltaBaseOffset=false", "repack", "-q", "-adf"}, refDelta, WalkOptions{}},
+		{"no cache", []string{"repack", "-q", "-adf", "--depth=20"}, ofsDelta, WalkOptions{CacheBytes: 1}},
+		{"blobs", []string{"repack", "-q", "-adf"}, ofsDelta, WalkOptions{Type: Blob}},
+		{"workers", []string{"repack", "-q", "-adf"}, ofsDelta, WalkOptions{Workers: 2}},
+		{"workers, ref-deltas, no cache", []string{"-c", "repack.useDeltaBaseOffset=false", "repack", "-q", "-adf"}, refDelta,
+			WalkOptions{Type: Blob, Workers: 3, CacheBytes: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			git(t, dir, tc.repack...)
+			if n := deltas(t, dir, "blob"); n < 40 {
+				t.Fatalf("only %d blob deltas: the test history does not exercise deltas", n)
+			}
+			if n := entries(t, dir, tc.delta); n < 40 {
+				t.Fatalf("only %d entries of %s", n, tc.delta)
+			}
+			want := catAll(t, dir)
+			got := walkAll(t, dir, tc.opt)
+			n := 0
+			for id, w := range want {
+				if tc.opt.Type != 0 && w.Type != tc.opt.Type {
+					if _, ok := got[id]; ok {
+						t.Errorf("%s (%s) handed over with Type %s", id, w.Type, tc.opt.Type)
+					}
+					continue
+				}
+				n++
+				g, ok := got[id]
+				if !ok {
+					t.Errorf("%s (%s) missing", id, w.Type)
+					continue
+				}
+				if g.Type != w.Type || g.Size != w.Size || !bytes.Equal(g.Data, w.Data) {
+					t.Errorf("%s: got %s of %d bytes, want %s of %d bytes", id, g.Type, g.Size, w.Type, w.Size)
+				}
+			}
+			if len(got) != n {
+				t.Errorf("walked %d objects, git has %d", len(got), n)
+			}
+		})
+	}
+}
+
+func TestWalkMaxSize(t *testing.T) {
+	dir := history(t, 20)
+	git(t, dir, "repack", "-q", "-adf")
+	want := catAll(t, dir)
+	got := walkAll(t, dir, WalkOptions{Type: Blob, MaxSize: 5000})
+	big := 0
+	for id, g := range got {
+		w := want[id]
+		if g.Size != w.Size {
+			t.Errorf("%s: size %d, want %d", id, g.Size, w.Size)
+		}
+		if w.Size > 5000 {
+			big++
+			if g.Data != nil {
+				t.Errorf("%s: %d bytes handed over despite MaxSize", id, w.Size)
+			}
+		} else if !bytes.Equal(g.Data, w.Data) {
+			t.Errorf("%s: wrong content", id)
+		}
+	}
+	if big == 0 {
+		t.Fatal("no blob over the limit: the test does not exercise it")
+	}
+}
+
+func TestWalkStopsAtError(t *testing.T) {
+	dir := history(t, 30)
+	git(t, dir, "repack", "-q", "-adf")
+	packs, err := Glob(filepath.Join(dir, ".git", "objects"), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer packs[0].Close()
+	errStop := errors.New("stop")
+	for _, workers := range []int{1, 2} {
+		var mu sync.Mutex
+		n := 0
+		err := packs[0].Walk(WalkOptions{Workers: workers}, func(Object) error {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			return errStop
+		})
+		if err != errStop || n > workers {
+			t.Errorf("workers %d: err %v after %d objects", workers, err, n)
+		}
+	}
+}
+
+func TestCorruptPack(t *testing.T) {
+	dir := history(t, 10)
+	git(t, dir, "repack", "-q", "-adf")
+	packs, _ := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.pack"))
+	data, err := os.ReadFile(packs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 200 {
+		bad := bytes.Clone(data)
+		for range 1 + i%4 {
+			bad[12+rng.IntN(len(bad)-32)] ^= byte(1 + rng.IntN(255))
+		}
+		os.Chmod(packs[0], 0o644)
+		if err := os.WriteFile(packs[0], bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Open(packs[0], 20)
+		if err != nil {
+			continue
+		}
+		// Any outcome but a panic is fine; errors must say what broke.
+		err = p.Walk(WalkOptions{}, func(Object) error { return nil })
+		if err != nil && !errors.Is(err, ErrCorrupt) && !strings.Contains(err.Error(), "gitpack:") {
+			t.Errorf("unexpected error %v", err)
+		}
+		p.Close()
+	}
+}
