@@ -20,8 +20,10 @@
 #     every fourth also editing an existing file by a few lines;
 # with TOKENS valid latch tokens (every kind in turn) added at evenly spaced
 # commits in realistic lines, every other one deleted again some commits
-# later. The history is deterministic and made again only when a parameter or
-# the generator changes. gitleaks is installed with `go install` into
+# later. The repository is then repacked with `git repack -adf`, as a clone
+# or a gc would store it (REPACK=0 keeps the pack fast-import wrote, whose
+# deltas are against unrelated blobs). The history is deterministic and made
+# again only when a parameter or the generator changes. gitleaks is installed with `go install` into
 # bench/corpus/.bin when it is not on PATH; if that fails the script says
 # "gitleaks unavailable" and goes on. Set GITLEAKS=0 to skip it,
 # GITLEAKS_TIMEOUT (seconds, default 600) to bound each of its runs (a run that
@@ -37,6 +39,7 @@ TOKENS=${TOKENS:-60}
 ADD_MIN=${ADD_MIN:-8192}
 ADD_MAX=${ADD_MAX:-16384}
 RUNS=${RUNS:-2}
+REPACK=${REPACK:-1}
 GITLEAKS_TIMEOUT=${GITLEAKS_TIMEOUT:-600}
 CORPUS=bench/corpus
 BIN=$CORPUS/.bin
@@ -92,7 +95,7 @@ run_profile() {
 	mkdir -p "$hist" "$out"
 	echo "== profile $profile ($hist)"
 
-	local stamp="$profile $COMMITS $FILES $TOKENS"
+	local stamp="$profile $COMMITS $FILES $TOKENS repack=$REPACK"
 	[ "$profile" = add ] && stamp+=" $ADD_MIN-$ADD_MAX"
 	stamp+=" $(sha256sum "$BIN/histgen" | cut -c1-16)"
 	if [ ! -f "$hist/.stamp" ] || [ "$(cat "$hist/.stamp")" != "$stamp" ] || [ ! -d "$repo/.git" ]; then
@@ -106,6 +109,11 @@ run_profile() {
 			git -C "$repo" fast-import --quiet
 		git -C "$repo" reset -q --hard
 		git -C "$repo" gc -q
+		# fast-import deltas each blob against the blob before it in the
+		# stream, whatever its path: a pack about four times the size a
+		# clone or a `git gc` of the same history would have. Store it as
+		# those would (REPACK=0 keeps fast-import's pack).
+		[ "$REPACK" = 0 ] || git -C "$repo" repack -q -a -d -f
 		echo "$stamp" >"$hist/.stamp"
 		g1=$(now)
 		echo "generated in $(secs "$g0" "$g1") s"
