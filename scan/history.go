@@ -215,7 +215,7 @@ func (s *Scanner) scanPacks(ctx context.Context, g *gitRunner, opt HistoryOption
 	if err != nil {
 		return nil, err
 	}
-	lines := strings.Fields(string(out))
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 	if len(lines) != 2 {
 		return nil, fmt.Errorf("scan: unexpected git rev-parse output %q", out)
 	}
