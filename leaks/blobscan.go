@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/latchhq/latch/gitrepo"
+	"github.com/latchhq/latch/internal/gitpack"
 	"github.com/latchhq/latch/scan"
 )
 
@@ -27,13 +30,143 @@ const (
 	perWorker = 1 << 20
 )
 
-// scanPush scans every blob the push adds with the latch rules. The blobs
-// are listed once (gitrepo's NewBlobs), split by size between up to one
-// worker per core, and each worker streams its share through its own
-// `git cat-file --batch`, so that inflating and scanning use every core.
-// Inline allow markers do not apply: a live credential gets through only
-// with the audited push option.
+// scanPush scans every blob the push adds with the latch rules, from the
+// pushed packs where it can (scanPushPacks), otherwise through git
+// (scanNewBlobs). Inline allow markers do not apply: a live credential gets
+// through only with the audited push option.
 func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding, error) {
+	out, ok, err := s.scanPushPacks(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if out, err = s.scanNewBlobs(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	// Report in a stable order: by path, then line.
+	slices.SortStableFunc(out, func(a, b *pushFinding) int {
+		return cmp.Or(strings.Compare(a.blob.Path, b.blob.Path), cmp.Compare(a.line, b.line))
+	})
+	return out, nil
+}
+
+// scanPushPacks scans the blobs of the packs the push brought, read straight
+// from the quarantine: no listing of trees, no second decompression through
+// git. Blobs over wholeBlob are streamed through git cat-file instead. The
+// new blobs are listed (for their paths) only when something is found, and
+// findings in blobs the repository already had (bases git added to complete a
+// thin pack) are dropped. ok is false when the quarantine holds no pack or
+// loose objects too (git unpacks small pushes): the caller then scans the
+// new blobs through git.
+func (s *Service) scanPushPacks(ctx context.Context, p *gitrepo.Push) (out []*pushFinding, ok bool, err error) {
+	if p.QuarantineDir == "" || hasLooseObjects(p.QuarantineDir) {
+		return nil, false, nil
+	}
+	cmd, err := p.Command(ctx, "rev-parse", "--show-object-format")
+	if err != nil {
+		return nil, false, err
+	}
+	format, err := cmd.Output()
+	if err != nil {
+		return nil, false, fmt.Errorf("leaks: object format: %w", err)
+	}
+	hashSize := map[string]int{"sha1": 20, "sha256": 32}[strings.TrimSpace(string(format))]
+	packs, err := gitpack.Glob(p.QuarantineDir, hashSize)
+	if err != nil || len(packs) == 0 {
+		return nil, false, nil
+	}
+	defer func() {
+		for _, pk := range packs {
+			pk.Close()
+		}
+	}()
+	var (
+		mu  sync.Mutex
+		big []gitrepo.Blob
+	)
+	// Bases are kept for few deltas in a push; a small cache bounds memory.
+	opt := gitpack.WalkOptions{Type: gitpack.Blob, MaxSize: wholeBlob, CacheBytes: 8 << 20, Workers: min(runtime.GOMAXPROCS(0), maxWorkers)}
+	for _, pk := range packs {
+		err := pk.Walk(opt, func(o gitpack.Object) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b := gitrepo.Blob{ID: o.ID, Size: o.Size}
+			if o.Data == nil {
+				mu.Lock()
+				big = append(big, b)
+				mu.Unlock()
+				return nil
+			}
+			data := o.Data
+			if bytes.Contains(data, []byte(scan.AllowMarker)) {
+				data = neutralize(data)
+			}
+			fs := s.scanner.Scan(data, "")
+			if len(fs) == 0 {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, f := range fs {
+				out = append(out, &pushFinding{blob: b, line: f.Line, secret: f.Secret, kind: f.Kind})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("leaks: reading the pushed pack: %w", err)
+		}
+	}
+	if len(big) > 0 {
+		fs, err := s.scanBlobs(ctx, p, big)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, fs...)
+	}
+	if len(out) == 0 {
+		return nil, true, nil
+	}
+	added := map[string]gitrepo.Blob{}
+	for b, err := range p.NewBlobs(ctx) {
+		if err != nil {
+			return nil, false, err
+		}
+		added[b.ID] = b
+	}
+	kept := out[:0]
+	for _, f := range out {
+		if b, ok := added[f.blob.ID]; ok {
+			f.blob = b
+			kept = append(kept, f)
+		}
+	}
+	return kept, true, nil
+}
+
+// hasLooseObjects reports whether the object directory dir holds loose
+// objects (or cannot be read).
+func hasLooseObjects(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if n := e.Name(); e.IsDir() && len(n) == 2 && strings.Trim(n, "0123456789abcdef") == "" {
+			if sub, err := os.ReadDir(filepath.Join(dir, n)); err != nil || len(sub) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// scanNewBlobs scans the blobs the push adds as git lists them (gitrepo's
+// NewBlobs), split by size between up to one worker per core; each worker
+// streams its share through its own `git cat-file --batch`, so that
+// inflating and scanning use every core.
+func (s *Service) scanNewBlobs(ctx context.Context, p *gitrepo.Push) ([]*pushFinding, error) {
 	var blobs []gitrepo.Blob
 	var total int64
 	for b, err := range p.NewBlobs(ctx) {
@@ -78,10 +211,6 @@ func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	// Report in a stable order: by path, then line.
-	slices.SortStableFunc(out, func(a, b *pushFinding) int {
-		return cmp.Or(strings.Compare(a.blob.Path, b.blob.Path), cmp.Compare(a.line, b.line))
-	})
 	return out, nil
 }
 

@@ -225,3 +225,48 @@ func TestPushProtectionFailure(t *testing.T) {
 		t.Fatalf("warn mode: %v\n%s", err, out)
 	}
 }
+
+// Pushes of more than git's unpack limit (100 objects) stay packed in the
+// quarantine and are scanned from the pack: a live token in a small blob is
+// found, and a token only in a blob the repository already had (a base git
+// adds to complete a thin pack) does not block.
+func TestPushProtectionPackedPush(t *testing.T) {
+	e := newEnv(t)
+	live := e.createToken(t, e.alice, "packed")
+	srv := newGitServer(t, e.svc, e.alice)
+	wt := newWorktree(t)
+	many := func(tag string) map[string][]byte {
+		files := map[string][]byte{}
+		for i := range 150 {
+			files[fmt.Sprintf("%s/%03d.txt", tag, i)] = []byte(strings.Repeat(fmt.Sprintf("%s line %d\n", tag, i), 50))
+		}
+		return files
+	}
+	config := strings.Repeat("# a setting of the service, kept as it is\n", 40)
+
+	// With protection off, the token gets into the repository.
+	setMode(t, e, "off")
+	files := many("first")
+	files["config/app.env"] = []byte(config + "TOKEN=" + live.Secret + "\n")
+	commit(t, wt, files, "first")
+	mustGit(t, wt, "push", "--quiet", srv.url, "main")
+	setMode(t, e, "block")
+
+	// Removing it: the new blob is a delta against the old one, which git
+	// adds to the quarantined pack; it is not new and does not block.
+	files = many("second")
+	files["config/app.env"] = []byte(config + "TOKEN=${TOKEN}\n")
+	commit(t, wt, files, "remove token")
+	if out, err := git(wt, "push", srv.url, "main"); err != nil {
+		t.Fatalf("push removing a token refused: %v\n%s", err, out)
+	}
+
+	// A live token in one small blob of a large push.
+	files = many("third")
+	files["third/050.txt"] = []byte("x\ny\nkey=" + live.Secret + "\n")
+	commit(t, wt, files, "third")
+	out, err := git(wt, "push", srv.url, "main")
+	if err == nil || !strings.Contains(out, "third/050.txt:3") || !strings.Contains(out, "id "+live.ID) {
+		t.Fatalf("token in a packed push: %v\n%s", err, out)
+	}
+}

@@ -5,7 +5,7 @@ package gitpack
 import "os"
 
 // mapFile reads the file at path.
-func mapFile(path string) ([]byte, func() error, error) {
+func mapFile(path string) ([]byte, func() error, func(lo, hi int), error) {
 	data, err := os.ReadFile(path)
-	return data, func() error { return nil }, err
+	return data, func() error { return nil }, func(int, int) {}, err
 }

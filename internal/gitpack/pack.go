@@ -62,6 +62,7 @@ type Pack struct {
 	path     string
 	data     []byte // the .pack file
 	unmap    func() error
+	release  func(lo, hi int) // drops the mapped pages of data[lo:hi] from memory
 	hashSize int
 	ids      []byte   // the index's sorted object IDs, hashSize bytes each
 	offsets  []uint64 // offset of ids[i]
@@ -82,7 +83,7 @@ func Open(path string, hashSize int) (*Pack, error) {
 	if err := p.parseIndex(idx); err != nil {
 		return nil, fmt.Errorf("%w: %s", err, filepath.Base(path))
 	}
-	if p.data, p.unmap, err = mapFile(path); err != nil {
+	if p.data, p.unmap, p.release, err = mapFile(path); err != nil {
 		return nil, fmt.Errorf("gitpack: %w", err)
 	}
 	if len(p.data) < 12+hashSize || string(p.data[:4]) != "PACK" {
@@ -414,9 +415,14 @@ func (l *layout) walk(opt WalkOptions, run, runs int, fn func(Object) error, sto
 			w.children[b]++
 		}
 	}
+	mark := 0
 	for pos := range l.entries {
 		if !mine(pos) {
 			continue
+		}
+		if off := int(l.p.offsets[l.p.order[pos]]); off-mark >= releaseEvery {
+			l.p.release(mark, off)
+			mark = off
 		}
 		typ := l.types[pos]
 		if stop != nil && stop.Load() {
@@ -456,6 +462,11 @@ type walker struct {
 	src      bytes.Reader
 	scratch  []byte
 }
+
+// releaseEvery is how far a walk moves on before it lets go of the mapped
+// pages it has read (they are read again if an older base is needed), so
+// that a large pack's size does not show in resident memory.
+var releaseEvery = 16 << 20
 
 // maxDepth bounds delta chains (Git's own limit is 4095).
 const maxDepth = 10000

@@ -151,10 +151,16 @@ func TestWalkMatchesGit(t *testing.T) {
 		{"no cache", []string{"repack", "-q", "-adf", "--depth=20"}, ofsDelta, WalkOptions{CacheBytes: 1}},
 		{"blobs", []string{"repack", "-q", "-adf"}, ofsDelta, WalkOptions{Type: Blob}},
 		{"workers", []string{"repack", "-q", "-adf"}, ofsDelta, WalkOptions{Workers: 2}},
+		{"release", []string{"repack", "-q", "-adf"}, ofsDelta, WalkOptions{Workers: 2, CacheBytes: 1}},
 		{"workers, ref-deltas, no cache", []string{"-c", "repack.useDeltaBaseOffset=false", "repack", "-q", "-adf"}, refDelta,
 			WalkOptions{Type: Blob, Workers: 3, CacheBytes: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "release" {
+				// Let go of the pages read after every page.
+				defer func(n int) { releaseEvery = n }(releaseEvery)
+				releaseEvery = 1
+			}
 			git(t, dir, tc.repack...)
 			if n := deltas(t, dir, "blob"); n < 40 {
 				t.Fatalf("only %d blob deltas: the test history does not exercise deltas", n)
