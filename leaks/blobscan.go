@@ -52,8 +52,8 @@ func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding
 }
 
 // scanPushPacks scans the blobs of the packs the push brought, read straight
-// from the quarantine: no listing of trees, no second decompression through
-// git. Blobs over wholeBlob are streamed through git cat-file instead. The
+// from the quarantine on every core, with no listing of trees and no git
+// process to decompress them again. Blobs over wholeBlob are streamed through git cat-file instead. The
 // new blobs are listed (for their paths) only when something is found, and
 // findings in blobs the repository already had (bases git added to complete a
 // thin pack) are dropped. ok is false when the quarantine holds no pack or

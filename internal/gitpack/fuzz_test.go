@@ -1,6 +1,7 @@
 package gitpack
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -26,4 +27,32 @@ func FuzzPatch(f *testing.F) {
 			t.Fatalf("made %d bytes, delta announced %d", len(out), size)
 		}
 	})
+}
+
+// Git's own deltas copy at most 64 KiB at a time; others may copy more, and
+// the same base range several times.
+func TestPatchLargeCopies(t *testing.T) {
+	base := make([]byte, 1_000_000)
+	for i := range base {
+		base[i] = byte(i * 7)
+	}
+	varint := func(n int) []byte {
+		var b []byte
+		for ; n >= 0x80; n >>= 7 {
+			b = append(b, byte(n)|0x80)
+		}
+		return append(b, byte(n))
+	}
+	delta := append(varint(len(base)), varint(3*len(base))...)
+	for range 3 {
+		// Copy from offset 0 (no offset bytes), size in three bytes.
+		delta = append(delta, 0x80|0x10|0x20|0x40, byte(len(base)), byte(len(base)>>8), byte(len(base)>>16))
+	}
+	out, err := patch(base, delta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3*len(base) || !bytes.Equal(out[2*len(base):], base) {
+		t.Fatalf("got %d bytes", len(out))
+	}
 }

@@ -625,7 +625,8 @@ func patch(base, delta []byte) ([]byte, error) {
 	if srcSize != uint64(len(base)) {
 		return nil, fmt.Errorf("%w: delta for a base of %d bytes applied to %d", ErrCorrupt, srcSize, len(base))
 	}
-	if dstSize > uint64(len(delta))*(1<<16)+uint64(len(base)) {
+	// Each byte of instructions yields at most one base's worth of output.
+	if dstSize > uint64(len(delta))*uint64(max(len(base), 1)) {
 		return nil, fmt.Errorf("%w: delta result size %d", ErrCorrupt, dstSize)
 	}
 	out := make([]byte, 0, dstSize)
