@@ -178,14 +178,8 @@ func (p *Pack) Close() error {
 	return err
 }
 
-// Len returns the number of objects in the pack.
-func (p *Pack) Len() int { return len(p.offsets) }
-
-// Path returns the pack file's path.
-func (p *Pack) Path() string { return p.path }
-
-// ID returns the ID of the object at index position i, in hex.
-func (p *Pack) ID(i int) string { return hex.EncodeToString(p.ids[i*p.hashSize : (i+1)*p.hashSize]) }
+// id returns the ID of the object at index position i, in hex.
+func (p *Pack) id(i int) string { return hex.EncodeToString(p.ids[i*p.hashSize : (i+1)*p.hashSize]) }
 
 // find returns the index position of the object with the binary ID id.
 func (p *Pack) find(id []byte) (int, bool) {
@@ -289,8 +283,8 @@ type WalkOptions struct {
 // order the pack stores them. With opt.Workers above one, the objects are
 // dealt to that many goroutines by delta family (an object stored whole and
 // the deltas that lead to it), so that no goroutine waits for or repeats
-// another's work, and fn is called concurrently. Walk stops at the first error fn returns and
-// returns it.
+// another's work, and fn is called concurrently. Walk stops at the first
+// error fn returns and returns it.
 func (p *Pack) Walk(opt WalkOptions, fn func(Object) error) error {
 	l, err := p.layout()
 	if err != nil {
@@ -428,7 +422,7 @@ func (l *layout) walk(opt WalkOptions, run, runs int, fn func(Object) error, sto
 		if stop != nil && stop.Load() {
 			return nil
 		}
-		obj := Object{ID: l.p.ID(int(l.p.order[pos])), Type: typ}
+		obj := Object{ID: l.p.id(int(l.p.order[pos])), Type: typ}
 		if opt.MaxSize > 0 {
 			size, err := w.sizeOf(pos)
 			if err != nil {
