@@ -20,6 +20,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/store"
@@ -60,8 +61,13 @@ type Store struct {
 	tx      *sql.Tx // non-nil when bound to a transaction
 	depth   int     // savepoint nesting depth inside tx
 	dialect Dialect
-	stmts   *stmtCache // nil unless SQLite
+	stmts   *stmtCache    // nil unless SQLite
+	writer  chan struct{} // SQLite: held by the one write transaction; nil for PostgreSQL
 }
+
+// writerWait bounds how long a SQLite transaction waits for another to end,
+// as SQLite's busy timeout would.
+const writerWait = 10 * time.Second
 
 // New returns a Store over db speaking dialect. It does not touch the
 // database; call Migrate before use.
@@ -76,13 +82,14 @@ func New(db *sql.DB, dialect Dialect) (*Store, error) {
 	if dialect == SQLite {
 		s.stmts = newStmtCache(db)
 		s.q = cachingQuerier{q: db, cache: s.stmts}
+		s.writer = make(chan struct{}, 1)
 	}
 	return s, nil
 }
 
 // bind returns a copy of s bound to tx at savepoint depth.
 func (s *Store) bind(tx *sql.Tx, depth int) *Store {
-	b := &Store{db: s.db, q: tx, tx: tx, depth: depth, dialect: s.dialect, stmts: s.stmts}
+	b := &Store{db: s.db, q: tx, tx: tx, depth: depth, dialect: s.dialect, stmts: s.stmts, writer: s.writer}
 	if s.stmts != nil {
 		b.q = cachingQuerier{q: tx, tx: tx, cache: s.stmts}
 	}
@@ -122,6 +129,24 @@ func (s *Store) Close() error {
 func (s *Store) WithTx(ctx context.Context, fn func(store.Store) error) (err error) {
 	if s.tx != nil {
 		return s.withSavepoint(ctx, fn)
+	}
+	if s.writer != nil {
+		// SQLite has one writer at a time. Transactions queue here, holding
+		// no connection, rather than in BEGIN IMMEDIATE: there each waiter
+		// holds a pooled connection and polls SQLite's lock, and with the
+		// pool taken the transaction holding the lock could wait for a
+		// connection until the waiters time out.
+		wait := time.NewTimer(writerWait)
+		select {
+		case s.writer <- struct{}{}:
+			wait.Stop()
+		case <-ctx.Done():
+			wait.Stop()
+			return fmt.Errorf("sqlstore: begin transaction: %w", ctx.Err())
+		case <-wait.C:
+			return fmt.Errorf("sqlstore: begin transaction: another transaction held the database for %v", writerWait)
+		}
+		defer func() { <-s.writer }()
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
