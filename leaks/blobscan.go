@@ -53,10 +53,10 @@ func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding
 
 // scanPushPacks scans the blobs of the packs the push brought, read straight
 // from the quarantine on every core, with no listing of trees and no git
-// process to decompress them again. Blobs over wholeBlob are streamed through git cat-file instead. The
-// new blobs are listed (for their paths) only when something is found, and
-// findings in blobs the repository already had (bases git added to complete a
-// thin pack) are dropped. ok is false when the quarantine holds no pack or
+// process to decompress them again; blobs over wholeBlob are streamed
+// through git cat-file instead. The new blobs are listed (for their paths)
+// only when something is found, and findings in blobs the repository already
+// had (bases git added to complete a thin pack) are dropped. ok is false when the quarantine holds no pack or
 // loose objects too (git unpacks small pushes): the caller then scans the
 // new blobs through git.
 func (s *Service) scanPushPacks(ctx context.Context, p *gitrepo.Push) (out []*pushFinding, ok bool, err error) {
@@ -71,8 +71,7 @@ func (s *Service) scanPushPacks(ctx context.Context, p *gitrepo.Push) (out []*pu
 	if err != nil {
 		return nil, false, fmt.Errorf("leaks: object format: %w", err)
 	}
-	hashSize := map[string]int{"sha1": 20, "sha256": 32}[strings.TrimSpace(string(format))]
-	packs, err := gitpack.Glob(p.QuarantineDir, hashSize)
+	packs, err := gitpack.Glob(p.QuarantineDir, gitpack.HashSize(string(format)))
 	if err != nil || len(packs) == 0 {
 		return nil, false, nil
 	}

@@ -185,7 +185,7 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 		case b.skipped:
 			rec.skipped(1)
 		default:
-			rec.found(j, b.size, slices.Clone(b.findings))
+			rec.found(j, b.size, b.findings) // each blob is named once
 		}
 	}
 	if len(rest) == 0 {
@@ -219,11 +219,11 @@ func (s *Scanner) scanPacks(ctx context.Context, g *gitRunner, opt HistoryOption
 	if len(lines) != 2 {
 		return nil, fmt.Errorf("scan: unexpected git rev-parse output %q", out)
 	}
-	objects, hashSize := lines[0], map[string]int{"sha1": 20, "sha256": 32}[lines[1]]
+	objects := lines[0]
 	if !filepath.IsAbs(objects) {
 		objects = filepath.Join(g.dir, objects)
 	}
-	packs, err := gitpack.Glob(objects, hashSize)
+	packs, err := gitpack.Glob(objects, gitpack.HashSize(lines[1]))
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ package gitpack
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -56,6 +57,18 @@ func (t Type) String() string {
 
 // ErrCorrupt reports a pack or index that does not parse.
 var ErrCorrupt = errors.New("gitpack: corrupt pack")
+
+// HashSize returns the object ID size in bytes of a repository whose object
+// format (`git rev-parse --show-object-format`) is format, or 0 if unknown.
+func HashSize(format string) int {
+	switch strings.TrimSpace(format) {
+	case "sha1":
+		return 20
+	case "sha256":
+		return 32
+	}
+	return 0
+}
 
 // Pack is one pack file with its index, mapped into memory.
 type Pack struct {
@@ -335,7 +348,7 @@ func (p *Pack) layout() (*layout, error) {
 	l := &layout{p: p, entries: make([]entry, n), types: make([]Type, n), bases: make([]int32, n), roots: make([]int32, n)}
 	byOffset := func(off uint64) (int32, bool) {
 		i, ok := slices.BinarySearchFunc(p.order, off, func(idx int32, off uint64) int {
-			return cmpUint(p.offsets[idx], off)
+			return cmp.Compare(p.offsets[idx], off)
 		})
 		return int32(i), ok
 	}
@@ -400,7 +413,7 @@ func (l *layout) resolveRoot(pos int32, depth int) error {
 // (those whose root position is run modulo runs), until stop is set.
 func (l *layout) walk(opt WalkOptions, run, runs int, fn func(Object) error, stop *atomic.Bool) error {
 	w := &walker{layout: l, children: make([]int32, len(l.entries)), cache: map[int32][]byte{},
-		limit: cmpOr(opt.CacheBytes, 64<<20)}
+		limit: cmp.Or(opt.CacheBytes, 64<<20)}
 	mine := func(pos int) bool {
 		return (opt.Type == 0 || l.types[pos] == opt.Type) && int(l.roots[pos])%runs == run
 	}
@@ -665,21 +678,4 @@ func patch(base, delta []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: delta made %d bytes, not %d", ErrCorrupt, len(out), dstSize)
 	}
 	return out, nil
-}
-
-func cmpOr(a, b int64) int64 {
-	if a > 0 {
-		return a
-	}
-	return b
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
