@@ -80,8 +80,13 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 		}
 	}
 	seen := map[string]bool{}
+	// Every flag that the user's configuration could change is spelled out:
+	// log.showRoot=false would hide the root commit's files, color.ui=always
+	// and log.showSignature would corrupt the output, and
+	// i18n.logOutputEncoding would re-encode names.
 	logArgs := []string{"-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse", "--no-renames",
-		"--raw", "--no-abbrev", "-z", "--diff-merges=first-parent", "--format=%x01%H%x00%an%x00%ae%x00%aI"}
+		"--raw", "--root", "--no-color", "--no-show-signature", "--encoding=UTF-8", "--no-abbrev", "-z",
+		"--diff-merges=first-parent", "--format=%x01%H%x00%an%x00%ae%x00%aI"}
 	if opt.Since != "" {
 		out, err := g.output(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", opt.Since+"^{commit}")
 		if err != nil {

@@ -436,6 +436,58 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// TestHistoryUserConfig scans with a global git configuration that changes
+// what `git log` prints, the way a user's ~/.gitconfig may: the root
+// commit's secret is still found, with the author's name intact.
+func TestHistoryUserConfig(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	g := scantest.New(13)
+	secret := g.Latch(token.Personal)
+	dir := t.TempDir()
+	git(t, dir, 0, "init", "-q", "-b", "main")
+	write(t, filepath.Join(dir, "conf dir", "é.env"), "TOKEN="+secret+"\n")
+	git(t, dir, 1, "add", ".")
+	git(t, dir, 1, "commit", "-qm", "init", "--author", "Zoë Noël <zoe@example.com>")
+	root := git(t, dir, 1, "rev-parse", "HEAD")
+
+	cfg := filepath.Join(t.TempDir(), "gitconfig")
+	write(t, cfg, `[log]
+	showRoot = false
+	showSignature = true
+	decorate = full
+	abbrevCommit = true
+[color]
+	ui = always
+[diff]
+	noprefix = true
+	renames = copies
+[core]
+	quotepath = true
+[i18n]
+	logOutputEncoding = ISO-8859-1
+[format]
+	pretty = fuller
+`)
+	t.Setenv("GIT_CONFIG_GLOBAL", cfg)
+	code, out, errOut := runCLI(t, "", "--git", dir, "--format", "json")
+	if code != 1 {
+		t.Fatalf("exit %d: %s\n%s", code, out, errOut)
+	}
+	var rep jsonReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 1 {
+		t.Fatalf("%d findings:\n%s", len(rep.Findings), out)
+	}
+	if f := rep.Findings[0]; f.Path != "conf dir/é.env" || f.Commit != root || f.Author != "Zoë Noël" ||
+		f.InHEAD == nil || !*f.InHEAD {
+		t.Errorf("finding: %+v", f)
+	}
+}
+
 func TestVerify(t *testing.T) {
 	g := scantest.New(12)
 	var toks []string
