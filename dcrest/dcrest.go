@@ -23,6 +23,9 @@ type Links struct {
 	BaseURL string
 	// SSH is the host:port of the public SSH endpoint, "" when SSH is off.
 	SSH string
+	// SSHHostKey is the SHA-256 fingerprint of the SSH host key as OpenSSH
+	// prints it ("SHA256:…"), "" when SSH is off.
+	SSHHostKey string
 }
 
 // HTTPClone returns the HTTP clone URL of a repository.

@@ -1,8 +1,10 @@
 package dcrest
 
 import (
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/backend"
@@ -20,6 +22,7 @@ func (a *API) registerKeys(mux *http.ServeMux) {
 	ssh("GET", "/keys/{keyId}", a.getUserKey)
 	ssh("PUT", "/keys/{keyId}", a.updateUserKey)
 	ssh("DELETE", "/keys/{keyId}", a.deleteUserKey)
+	ssh("GET", "/settings", a.sshSettings)
 
 	keys := func(method, path string, h http.HandlerFunc) { Route(mux, method, "keys", path, h) }
 	for _, base := range []string{"/projects/{projectKey}/ssh", "/projects/{projectKey}/repos/{repositorySlug}/ssh"} {
@@ -86,6 +89,40 @@ func (l Links) RenderAccessKey(v backend.AccessKeyView) AccessKey {
 		out.Project = &p
 	}
 	return out
+}
+
+// SSHSettings is RestSshSettings: whether SSH is on, and where and with
+// which host key it answers.
+type SSHSettings struct {
+	Enabled           bool            `json:"enabled"`
+	AccessKeysEnabled bool            `json:"accessKeysEnabled"`
+	BaseURL           string          `json:"baseUrl,omitempty"`
+	Port              int             `json:"port,omitempty"`
+	Fingerprint       *SSHFingerprint `json:"fingerprint,omitempty"`
+}
+
+// SSHFingerprint is the fingerprint of the SSH host key: algorithm "SHA256"
+// and the unpadded base64 digest, as RestSshKey fingerprints are written.
+type SSHFingerprint struct {
+	Algorithm string `json:"algorithm"`
+	Value     string `json:"value"`
+}
+
+// sshSettings answers GET /rest/ssh/1.0/settings. Like ssh-keyscan, it tells
+// anyone where SSH listens and which host key to expect, so it needs no
+// authentication. baseUrl is "ssh://git@{host}:{port}": a repository's SSH
+// clone URL is baseUrl + "/{project}/{slug}.git".
+func (a *API) sshSettings(w http.ResponseWriter, r *http.Request) {
+	out := SSHSettings{}
+	if _, port, err := net.SplitHostPort(a.links.SSH); err == nil {
+		out.Enabled, out.AccessKeysEnabled = true, true
+		out.BaseURL = "ssh://git@" + a.links.SSH
+		out.Port, _ = strconv.Atoi(port)
+		if fp, ok := strings.CutPrefix(a.links.SSHHostKey, "SHA256:"); ok {
+			out.Fingerprint = &SSHFingerprint{Algorithm: "SHA256", Value: fp}
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 // keyBody is a RestSshKey request.

@@ -301,3 +301,51 @@ func TestSSHHostKeyStableAcrossRestart(t *testing.T) {
 		t.Errorf("host key changed across restart:\n%s\n%s", pub, pub2)
 	}
 }
+
+// TestSSHSettings reads GET /rest/ssh/1.0/settings without credentials, as a
+// clone dialog or an integration would, and uses what it says: the host key
+// fingerprint is the one ssh-keygen prints for the server's key, and baseUrl
+// joined with a repository's path clones with the real ssh client.
+func TestSSHSettings(t *testing.T) {
+	s := startServer(t)
+	s.createProject(t, "PRJ", "Project")
+	s.createRepo(t, "PRJ", "repo")
+	type settings struct {
+		Enabled           bool   `json:"enabled"`
+		AccessKeysEnabled bool   `json:"accessKeysEnabled"`
+		BaseURL           string `json:"baseUrl"`
+		Port              int    `json:"port"`
+		Fingerprint       *struct {
+			Algorithm string `json:"algorithm"`
+			Value     string `json:"value"`
+		} `json:"fingerprint"`
+	}
+	var got settings
+	for _, v := range []string{"1.0", "latest"} {
+		st, b, _ := s.request(t, "GET", "/rest/ssh/"+v+"/settings", nil, nil)
+		mustStatus(t, "ssh settings "+v, st, b, http.StatusOK)
+		got = decodeJSON[settings](t, b)
+	}
+	_, port := s.SSHHostPort()
+	hostKey := sshKey{Path: filepath.Join(s.DataDir, "ssh_host_ed25519_key")}.fingerprint(t)
+	if !got.Enabled || !got.AccessKeysEnabled || strconv.Itoa(got.Port) != port || got.Fingerprint == nil ||
+		got.Fingerprint.Algorithm != "SHA256" || "SHA256:"+got.Fingerprint.Value != hostKey {
+		t.Fatalf("settings %+v (fingerprint %+v), want port %s and host key %s", got, got.Fingerprint, port, hostKey)
+	}
+	url := got.BaseURL + "/prj/repo.git"
+	if url != s.sshURL("PRJ", "repo") {
+		t.Errorf("baseUrl %q makes %q, want %q", got.BaseURL, url, s.sshURL("PRJ", "repo"))
+	}
+	key := sshKeygen(t, "ed25519", 0, "admin")
+	s.addUserKey(t, adminName, s.AdminPassword, key, "")
+	if out, err := s.gitSSH(newGit(t), key).run("", "ls-remote", url); err != nil {
+		t.Fatalf("ls-remote %s: %v\n%s", url, err, out)
+	}
+
+	off := startServer(t, WithoutSSH())
+	st, b, _ := off.request(t, "GET", "/rest/ssh/1.0/settings", nil, nil)
+	mustStatus(t, "ssh settings with SSH off", st, b, http.StatusOK)
+	if got := decodeJSON[settings](t, b); got.Enabled || got.AccessKeysEnabled || got.BaseURL != "" || got.Fingerprint != nil {
+		t.Errorf("with --ssh off: %s", b)
+	}
+}

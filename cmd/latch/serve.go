@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/audit"
@@ -39,6 +40,7 @@ import (
 	"github.com/latchhq/latch/settings"
 	"github.com/latchhq/latch/sqlite"
 	"github.com/latchhq/latch/sshd"
+	"github.com/latchhq/latch/sshkey"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/token"
 )
@@ -165,6 +167,13 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	links := dcrest.Links{BaseURL: cfg.BaseURL, SSH: cfg.sshHostPort()}
+	var hostKey ssh.Signer
+	if cfg.SSH != "off" {
+		if hostKey, err = sshd.LoadOrCreateHostKey(filepath.Join(cfg.Data, sshd.HostKeyFile)); err != nil {
+			return err
+		}
+		links.SSHHostKey = sshkey.Fingerprint(hostKey.PublicKey())
+	}
 	// Leaked credentials: validity check, revocation on report (owners are
 	// told through the mail outbox), push protection.
 	leakSvc := leaks.New(leaks.Config{Backend: b, Policy: policy, Audit: auditLog, Links: links, Log: log})
@@ -216,10 +225,6 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	var sshSrv *sshd.Server
 	sshErrc := make(chan error, 1)
 	if cfg.SSH != "off" {
-		hostKey, err := sshd.LoadOrCreateHostKey(filepath.Join(cfg.Data, sshd.HostKeyFile))
-		if err != nil {
-			return err
-		}
 		sshSrv, err = sshd.New(sshd.Config{HostKey: hostKey, Keys: st, Backend: b, Repos: repos, Log: log, Uses: keyUses,
 			CheckNetwork: authn.CheckNetwork, Audit: auditLog})
 		if err != nil {
