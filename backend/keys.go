@@ -199,6 +199,11 @@ func (b *Backend) AddUserKey(ctx context.Context, p *latch.Principal, name strin
 	}
 	queued := false
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
+		// Concurrent additions for one user take turns, so that counting
+		// then inserting cannot pass maxKeysPerUser.
+		if err := tx.LockOwner(ctx, store.TokenOwner{UserID: u.ID}); err != nil {
+			return err
+		}
 		old, err := tx.KeyByFingerprint(ctx, k.Fingerprint)
 		switch {
 		case err == nil && !old.IsAccessKey():

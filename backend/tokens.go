@@ -213,7 +213,7 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	owner := s.owner()
 	view := &TokenView{Secret: secret}
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
-		if err := tx.LockTokenOwner(ctx, owner); err != nil {
+		if err := tx.LockOwner(ctx, owner); err != nil {
 			return err
 		}
 		n, err := tx.CountTokens(ctx, owner)

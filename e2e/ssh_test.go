@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // TestSSH drives Git over SSH with the real OpenSSH client and keys made by
@@ -348,4 +354,67 @@ func TestSSHSettings(t *testing.T) {
 	if got := decodeJSON[settings](t, b); got.Enabled || got.AccessKeysEnabled || got.BaseURL != "" || got.Fingerprint != nil {
 		t.Errorf("with --ssh off: %s", b)
 	}
+}
+
+// TestSSHKeyMaximum: a user holds at most 200 SSH keys; the limit holds under
+// concurrent additions (on PostgreSQL too), and deleting one frees a slot.
+func TestSSHKeyMaximum(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	u := s.createUser(t, "keyring")
+	newKey := func() string {
+		pub, _, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := ssh.NewPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	}
+	burst := func(n int) map[int]int {
+		var mu sync.Mutex
+		counts := map[int]int{}
+		sem := make(chan struct{}, 8)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				st, b := s.tryAddUserKey(t, u.Name, u.Password, "", newKey(), "")
+				mu.Lock()
+				defer mu.Unlock()
+				counts[st]++
+				if st != http.StatusCreated && st != http.StatusBadRequest {
+					t.Errorf("add key: %d %s", st, truncate(b, 300))
+				}
+			}()
+		}
+		wg.Wait()
+		return counts
+	}
+	if c := burst(190); c[http.StatusCreated] != 190 {
+		t.Fatalf("adding 190 keys: statuses %v", c)
+	}
+	// 20 concurrent additions for the last 10 slots: exactly 10 succeed.
+	if c := burst(20); c[http.StatusCreated] != 10 || c[http.StatusBadRequest] != 10 {
+		t.Errorf("20 concurrent additions with 10 slots left: statuses %v, want 10×201 and 10×400", c)
+	}
+	keys := allPages[restSSHKey](t, s, "/rest/ssh/1.0/keys", u.Name, u.Password)
+	if len(keys) != 200 {
+		t.Fatalf("user has %d keys, want 200", len(keys))
+	}
+	st, b := s.tryAddUserKey(t, u.Name, u.Password, "", newKey(), "")
+	if expectStatus(t, "201st key", st, b, http.StatusBadRequest) {
+		if errs := checkError(t, "201st key", b, ""); len(errs) > 0 && !strings.Contains(errs[0].Message, "maximum number of SSH keys") {
+			t.Errorf("201st key: %q", errs[0].Message)
+		}
+	}
+	st, b, _ = s.do(t, http.MethodDelete, fmt.Sprintf("/rest/ssh/1.0/keys/%d", keys[0].ID), u.Name, u.Password, nil)
+	mustStatus(t, "delete a key", st, b, http.StatusNoContent)
+	st, b = s.tryAddUserKey(t, u.Name, u.Password, "", newKey(), "")
+	mustStatus(t, "key after a deletion", st, b, http.StatusCreated)
 }

@@ -130,10 +130,10 @@ func (s *Store) ListTokens(ctx context.Context, o store.TokenOwner, p store.Page
 	return out, s.wrap(rows.Err(), "list tokens")
 }
 
-// LockTokenOwner locks the owner's row for the rest of the transaction. A
+// LockOwner locks the owner's row for the rest of the transaction. A
 // no-op update takes PostgreSQL's row lock portably (SQLite's transactions
 // already hold the database's write lock).
-func (s *Store) LockTokenOwner(ctx context.Context, o store.TokenOwner) error {
+func (s *Store) LockOwner(ctx context.Context, o store.TokenOwner) error {
 	q, id := "UPDATE users SET id = id WHERE id = $1", o.UserID
 	switch {
 	case o.RepoID != 0:
@@ -142,7 +142,7 @@ func (s *Store) LockTokenOwner(ctx context.Context, o store.TokenOwner) error {
 		q, id = "UPDATE projects SET id = id WHERE id = $1", o.ProjectID
 	}
 	_, err := s.q.ExecContext(ctx, q, id)
-	return s.wrap(err, "lock token owner")
+	return s.wrap(err, "lock owner")
 }
 
 // CountTokens counts the tokens of one owner.

@@ -58,10 +58,11 @@ type Tokens interface {
 	// CountTokens counts the tokens of exactly one owner, as ListTokens
 	// lists them.
 	CountTokens(ctx context.Context, o TokenOwner) (int, error)
-	// LockTokenOwner locks the owner (the user, project or repository row)
-	// until the transaction ends, so that concurrent creations for one owner
-	// take turns and a count then insert cannot exceed a limit.
-	LockTokenOwner(ctx context.Context, o TokenOwner) error
+	// LockOwner locks the owner (the user, project or repository row)
+	// until the transaction ends, so that concurrent creations of tokens or
+	// SSH keys for one owner take turns and a count then insert cannot
+	// exceed a limit.
+	LockOwner(ctx context.Context, o TokenOwner) error
 	// UpdateToken saves Name, Permissions and AllowedCIDRs; never the
 	// digests, which only RotateTokenDigest changes.
 	UpdateToken(ctx context.Context, t *AccessToken) error
