@@ -112,7 +112,9 @@ func (b *Backend) createUser(ctx context.Context, nu NewUser) (*latch.User, erro
 	}
 	if err := b.store.CreateUser(ctx, u, hash); err != nil {
 		if errors.Is(err, latch.ErrConflict) {
-			return nil, latch.Errorf(latch.ErrConflict, "A user named %s already exists.", nu.Name)
+			// The store's message names what is taken: the name, or the
+			// email address when another creation won the race.
+			return nil, err
 		}
 		return nil, fmt.Errorf("create user: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -300,13 +301,14 @@ func TestMalformedRequests(t *testing.T) {
 	})
 }
 
-// TestConcurrentCreates races creates of the same project and repository:
-// exactly one wins, the others get 409, and database and disk agree.
+// TestConcurrentCreates races creates of the same project, repository and
+// user email address: exactly one wins, the others get 409, and database and
+// disk agree.
 func TestConcurrentCreates(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	const n = 8
-	race := func(t *testing.T, what, path string, body func(i int) any) {
+	race := func(t *testing.T, what string, path func(i int) string, body func(i int) any, wantStatus int) {
 		t.Helper()
 		var wg sync.WaitGroup
 		codes := make([]int, n)
@@ -315,7 +317,7 @@ func TestConcurrentCreates(t *testing.T) {
 		hdr := http.Header{"Authorization": {basicAuth(adminName, s.AdminPassword)}}
 		for i := range n {
 			wg.Go(func() {
-				codes[i], bodies[i], _, errs[i] = s.trySend(s.client, http.MethodPost, path, hdr, body(i))
+				codes[i], bodies[i], _, errs[i] = s.trySend(s.client, http.MethodPost, path(i), hdr, body(i))
 			})
 		}
 		wg.Wait()
@@ -326,29 +328,35 @@ func TestConcurrentCreates(t *testing.T) {
 				continue
 			}
 			switch c {
-			case http.StatusCreated:
+			case wantStatus:
 				created++
 			case http.StatusConflict:
 			default:
-				t.Errorf("%s #%d: status %d, want 201 or 409: %s", what, i, c, truncate(bodies[i], 300))
+				t.Errorf("%s #%d: status %d, want %d or 409: %s", what, i, c, wantStatus, truncate(bodies[i], 300))
 			}
 		}
 		if created != 1 {
 			t.Errorf("%s: %d creates succeeded (codes %v), want exactly 1", what, created, codes)
 		}
 	}
-	race(t, "same project key", "/rest/api/1.0/projects", func(i int) any {
+	fixed := func(path string) func(int) string { return func(int) string { return path } }
+	race(t, "same project key", fixed("/rest/api/1.0/projects"), func(i int) any {
 		return map[string]any{"key": "RACE", "name": fmt.Sprintf("Race %d", i)}
-	})
-	race(t, "same project name", "/rest/api/1.0/projects", func(i int) any {
+	}, http.StatusCreated)
+	race(t, "same project name", fixed("/rest/api/1.0/projects"), func(i int) any {
 		return map[string]any{"key": fmt.Sprintf("RACE%d", i), "name": "Race by name"}
-	})
-	race(t, "same repository name", "/rest/api/1.0/projects/RACE/repos", func(int) any {
+	}, http.StatusCreated)
+	race(t, "same repository name", fixed("/rest/api/1.0/projects/RACE/repos"), func(int) any {
 		return map[string]any{"name": "Race Repo"}
-	})
-	race(t, "same repository slug", "/rest/api/1.0/projects/RACE/repos", func(i int) any {
+	}, http.StatusCreated)
+	race(t, "same repository slug", fixed("/rest/api/1.0/projects/RACE/repos"), func(i int) any {
 		return map[string]any{"name": []string{"Slug Race", "slug race", "slug-race", "SLUG RACE"}[i%4]}
-	})
+	}, http.StatusCreated)
+	// Email addresses compare case-insensitively.
+	race(t, "same email address", func(i int) string {
+		return fmt.Sprintf("/rest/api/1.0/admin/users?name=racer%d&password=Secret-Pass-%d&emailAddress=%s", i, i,
+			url.QueryEscape([]string{"racer@example.com", "Racer@Example.com"}[i%2]))
+	}, func(int) any { return nil }, http.StatusNoContent)
 	repos := allPages[restRepo](t, s, "/rest/api/1.0/projects/RACE/repos", adminName, s.AdminPassword)
 	if len(repos) != 2 {
 		t.Errorf("project RACE holds %d repositories, want 2: %+v", len(repos), repos)

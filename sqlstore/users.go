@@ -41,7 +41,8 @@ func normalizeUser(u *latch.User) error {
 }
 
 // CreateUser stores u with passwordHash, filling u.ID, and u.Slug, u.Type
-// and u.CreatedAt when unset. A name or slug already taken is a conflict.
+// and u.CreatedAt when unset. A name, slug or email address (compared
+// case-insensitively) already taken is a conflict.
 func (s *Store) CreateUser(ctx context.Context, u *latch.User, passwordHash string) error {
 	if err := normalizeUser(u); err != nil {
 		return err
@@ -57,9 +58,22 @@ func (s *Store) CreateUser(ctx context.Context, u *latch.User, passwordHash stri
 		u.Email, strings.ToLower(u.Email), u.Active, string(u.Type), passwordHash, u.CreatedAt,
 	).Scan(&u.ID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return duplicate("A user with the name %q already exists.", u.Name)
+		return s.userConflict(ctx, u)
 	}
 	return s.wrap(err, "create user %q", u.Name)
+}
+
+// userConflict says which of u's unique values another user holds: the name
+// (or the slug made from it), or else the email address.
+func (s *Store) userConflict(ctx context.Context, u *latch.User) error {
+	taken, err := s.exists(ctx, "SELECT 1 FROM users WHERE (name = $1 OR slug = $2) AND id <> $3", u.Name, u.Slug, u.ID)
+	if err != nil {
+		return s.wrap(err, "user %q", u.Name)
+	}
+	if taken {
+		return duplicate("A user with the name %q already exists.", u.Name)
+	}
+	return duplicate("A user with email address %s already exists.", u.Email)
 }
 
 func (s *Store) userWhere(ctx context.Context, notFound error, where string, args ...any) (*latch.User, error) {
@@ -145,7 +159,7 @@ func (s *Store) queryUsers(ctx context.Context, what, q string, args ...any) ([]
 }
 
 // UpdateUser writes u's name, slug, display name, email, active flag and
-// type. A name or slug taken by another user is a conflict.
+// type. A name, slug or email address taken by another user is a conflict.
 func (s *Store) UpdateUser(ctx context.Context, u *latch.User) error {
 	if err := normalizeUser(u); err != nil {
 		return err
@@ -153,7 +167,8 @@ func (s *Store) UpdateUser(ctx context.Context, u *latch.User) error {
 	res, err := s.q.ExecContext(ctx, `UPDATE users SET
 		name = $2, name_lower = $3, slug = $4, display_name = $5, display_name_lower = $6,
 		email = $7, email_lower = $8, active = $9, type = $10
-		WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users o WHERE (o.name = $2 OR o.slug = $4) AND o.id <> $1)`,
+		WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users o
+			WHERE (o.name = $2 OR o.slug = $4 OR (o.email_lower = $8 AND $8 <> '')) AND o.id <> $1)`,
 		u.ID, u.Name, strings.ToLower(u.Name), u.Slug, u.DisplayName, strings.ToLower(u.DisplayName),
 		u.Email, strings.ToLower(u.Email), u.Active, string(u.Type))
 	if err != nil {
@@ -168,7 +183,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *latch.User) error {
 	} else if !ok {
 		return noSuchUserID(u.ID)
 	}
-	return duplicate("A user with the name %q already exists.", u.Name)
+	return s.userConflict(ctx, u)
 }
 
 // DeleteUser deletes a user with their group memberships and grants.

@@ -92,6 +92,9 @@ type Store interface {
 
 // Users stores accounts and their password hashes.
 type Users interface {
+	// CreateUser stores u, filling u.ID. A name, slug or non-empty email
+	// address (compared case-insensitively) that another user holds is a
+	// latch.ErrConflict whose message names it.
 	CreateUser(ctx context.Context, u *latch.User, passwordHash string) error
 	UserByID(ctx context.Context, id int64) (*latch.User, error)
 	UserByName(ctx context.Context, name string) (*latch.User, error)
@@ -101,6 +104,8 @@ type Users interface {
 	UserByNameOrEmail(ctx context.Context, login string) (*latch.User, error)
 	// ListUsers lists users ordered by name.
 	ListUsers(ctx context.Context, f UserFilter, p Page) ([]latch.User, error)
+	// UpdateUser saves u; a name, slug or email address another user holds
+	// is a latch.ErrConflict, as for CreateUser.
 	UpdateUser(ctx context.Context, u *latch.User) error
 	DeleteUser(ctx context.Context, id int64) error
 	PasswordHash(ctx context.Context, userID int64) (string, error)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/latchhq/latch"
@@ -51,12 +52,22 @@ func testUsers(t *testing.T, s store.Store) {
 		wantErr(t, label("CreateUser(%q) again", name), err, latch.ErrConflict)
 	}
 	wantErr(t, "CreateUser with no name", s.CreateUser(ctx, &latch.User{}, ""), latch.ErrInvalid)
+	// One user per email address, case-insensitively; users without one
+	// (service users) do not collide.
+	err = s.CreateUser(ctx, &latch.User{Name: "alice2", Email: "alice@example.com", Active: true}, "")
+	wantErr(t, "CreateUser with a taken email", err, latch.ErrConflict)
+	if err == nil || !strings.Contains(err.Error(), "email address") {
+		t.Errorf("taken email: %v, want a message naming the email address", err)
+	}
 
 	n, err = s.CountUsers(ctx)
 	must(t, err)
 	if n != 2 {
 		t.Errorf("CountUsers = %d, want 2", n)
 	}
+	svc2 := &latch.User{Name: "svc2", Type: latch.UserService, Active: true}
+	must(t, s.CreateUser(ctx, svc2, ""))
+	must(t, s.DeleteUser(ctx, svc2.ID))
 
 	must(t, s.DeleteUser(ctx, u.ID))
 	_, err = s.UserByID(ctx, u.ID)
@@ -163,6 +174,11 @@ func testUpdateUser(t *testing.T, s store.Store) {
 	wantErr(t, "rename onto bob", s.UpdateUser(ctx, &taken), latch.ErrConflict)
 	taken.Name, taken.Slug = "BOB", ""
 	wantErr(t, "rename onto BOB (same slug)", s.UpdateUser(ctx, &taken), latch.ErrConflict)
+	bob, err := s.UserByName(ctx, "bob")
+	must(t, err)
+	taken = *alice
+	taken.Email = strings.ToUpper(bob.Email)
+	wantErr(t, "email onto bob's", s.UpdateUser(ctx, &taken), latch.ErrConflict)
 	u, err = s.UserByID(ctx, alice.ID)
 	must(t, err)
 	if u.Name != "alicia" {
