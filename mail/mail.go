@@ -199,18 +199,23 @@ type Config struct {
 	// Poll is the longest the sender sleeps without looking at the outbox
 	// (mail queued by another node wakes no one here); default 30 s.
 	Poll time.Duration
+	// Retention is how long sent and failed messages stay in the outbox
+	// (they hold addresses and what happened to accounts); default 30 days.
+	// They are deleted at most once an hour.
+	Retention time.Duration
 	// Now replaces the clock, for tests.
 	Now func() time.Time
 }
 
 // Sender delivers the outbox in the background.
 type Sender struct {
-	cfg   Config
-	token string
-	wake  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	cfg      Config
+	token    string
+	purgedAt time.Time // when RunOnce last purged; only RunOnce's goroutine uses it
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
 }
 
 // NewSender returns a Sender; Start runs it.
@@ -235,6 +240,9 @@ func NewSender(cfg Config) *Sender {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 30 * time.Second
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 30 * 24 * time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -315,7 +323,8 @@ func (s *Sender) run() {
 }
 
 // RunOnce claims one batch of due messages and tries each; it returns how
-// many it claimed.
+// many it claimed. At most once an hour it also deletes the finished
+// messages older than the retention. It is not safe for concurrent use.
 func (s *Sender) RunOnce(ctx context.Context) (int, error) {
 	now := s.cfg.Now()
 	ms, err := s.cfg.Outbox.ClaimMail(ctx, store.MailClaim{
@@ -327,8 +336,22 @@ func (s *Sender) RunOnce(ctx context.Context) (int, error) {
 	for i := range ms {
 		s.deliver(ctx, &ms[i])
 	}
+	if now.Sub(s.purgedAt) >= purgeEvery {
+		n, err := s.cfg.Outbox.PurgeMail(ctx, now.Add(-s.cfg.Retention).UnixMilli())
+		if err != nil {
+			return len(ms), fmt.Errorf("purge mail: %w", err)
+		}
+		s.purgedAt = now
+		if n > 0 {
+			s.cfg.Log.Info("mail outbox: deleted finished messages", "count", n, "older_than", s.cfg.Retention.String())
+		}
+	}
 	return len(ms), nil
 }
+
+// purgeEvery is how often RunOnce deletes old finished messages. Every node
+// does; the deletions are idempotent.
+const purgeEvery = time.Hour
 
 func (s *Sender) deliver(ctx context.Context, m *store.Mail) {
 	err := s.cfg.Transport.Send(ctx, s.cfg.From, m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -228,5 +229,52 @@ func TestFormat(t *testing.T) {
 		if !strings.Contains(raw, want) {
 			t.Errorf("formatted message lacks %q:\n%s", want, raw)
 		}
+	}
+}
+
+// fakeTransport accepts every message.
+type fakeTransport struct{}
+
+func (fakeTransport) Send(context.Context, string, *store.Mail) error { return nil }
+
+// TestPurge: RunOnce deletes delivered messages older than the retention, at
+// most once an hour, and keeps newer ones.
+func TestPurge(t *testing.T) {
+	st := openStore(t)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	s := mail.NewSender(mail.Config{Outbox: st, Transport: fakeTransport{}, Log: quiet(), Retention: 7 * 24 * time.Hour,
+		Now: func() time.Time { return now }})
+	enqueue := func(age time.Duration) *store.Mail {
+		m := &store.Mail{To: []string{"alice@example.com"}, Subject: "s", Body: "b", CreatedAt: now.Add(-age).UnixMilli()}
+		if err := st.EnqueueMail(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	exists := func(m *store.Mail) bool {
+		_, err := st.MailByID(ctx, m.ID)
+		if err != nil && !errors.Is(err, latch.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	old, fresh := enqueue(8*24*time.Hour), enqueue(7*24*time.Hour-10*time.Minute)
+	if n, err := s.RunOnce(ctx); err != nil || n != 2 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	if exists(old) || !exists(fresh) {
+		t.Errorf("after the first run: old kept %v, fresh kept %v; want only fresh", exists(old), exists(fresh))
+	}
+	// Half an hour later the fresh one is past the retention, but the
+	// next purge is not due yet; an hour after the first it is.
+	now = now.Add(30 * time.Minute)
+	s.RunOnce(ctx)
+	if !exists(fresh) {
+		t.Error("purged again before an hour passed")
+	}
+	now = now.Add(31 * time.Minute)
+	s.RunOnce(ctx)
+	if exists(fresh) {
+		t.Error("not purged an hour later")
 	}
 }

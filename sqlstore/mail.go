@@ -124,6 +124,16 @@ func (s *Store) MailByID(ctx context.Context, id int64) (*store.Mail, error) {
 	return m, nil
 }
 
+// PurgeMail deletes the finished messages created before before.
+func (s *Store) PurgeMail(ctx context.Context, before int64) (int64, error) {
+	res, err := s.q.ExecContext(ctx, "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < $1", before)
+	if err != nil {
+		return 0, s.wrap(err, "purge mail")
+	}
+	n, err := rowsAffected(res)
+	return n, s.wrap(err, "purge mail")
+}
+
 // NextMailDue returns when the earliest unsent message falls due.
 func (s *Store) NextMailDue(ctx context.Context) (int64, bool, error) {
 	var at sql.NullInt64

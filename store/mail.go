@@ -58,4 +58,8 @@ type Outbox interface {
 	// NextMailDue returns the earliest NextAttemptAt (or lease expiry) of
 	// the unsent messages, and false when there are none.
 	NextMailDue(ctx context.Context) (int64, bool, error)
+	// PurgeMail deletes the sent and failed messages created before before
+	// (epoch ms) and reports how many it deleted; messages still to be
+	// delivered stay, however old.
+	PurgeMail(ctx context.Context, before int64) (int64, error)
 }

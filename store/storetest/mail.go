@@ -108,4 +108,26 @@ func testMailOutbox(t *testing.T, s store.Store) {
 	})
 	wantErr(t, "the rolled back transaction", err, latch.ErrConflict)
 	wantList(t, "claimed after a rolled back enqueue", subjects(claim(5000, "E", 10)))
+
+	// Purging: m1 and m2 are sent, m3 failed, all created at 1; a pending
+	// message as old stays, and so does anything created since.
+	old := enqueue("old but pending", 0)
+	recent := &store.Mail{To: []string{"a@example.com"}, Subject: "recent", CreatedAt: 6000}
+	must(t, s.EnqueueMail(ctx, recent))
+	if n, err := s.PurgeMail(ctx, 1); err != nil || n != 0 {
+		t.Errorf("PurgeMail(1) = %d, %v; want nothing older than 1", n, err)
+	}
+	if n, err := s.PurgeMail(ctx, 5000); err != nil || n != 3 {
+		t.Errorf("PurgeMail(5000) = %d, %v; want the 3 finished messages", n, err)
+	}
+	for _, m := range []*store.Mail{m1, m2, m3} {
+		_, err := s.MailByID(ctx, m.ID)
+		wantErr(t, "a purged message", err, latch.ErrNotFound)
+	}
+	for _, m := range []*store.Mail{old, recent} {
+		if _, err := s.MailByID(ctx, m.ID); err != nil {
+			t.Errorf("message %q after purging: %v", m.Subject, err)
+		}
+	}
+	wantList(t, "claimed after purging", subjects(claim(6000, "F", 10)), "old but pending", "recent")
 }
