@@ -46,12 +46,17 @@ func (s *polStore) TokenByDigest(_ context.Context, d []byte) (*store.AccessToke
 	return &c, nil
 }
 
-func (s *polStore) UserByID(context.Context, int64) (*latch.User, error) {
-	u := s.user
-	return &u, nil
+func (s *polStore) TokenAuthByDigest(ctx context.Context, d []byte) (*store.TokenAuth, error) {
+	t, err := s.TokenByDigest(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	a := &store.TokenAuth{Token: *t, Owner: s.user}
+	for _, g := range s.groups {
+		a.Groups = append(a.Groups, g.Name)
+	}
+	return a, nil
 }
-
-func (s *polStore) UserGroups(context.Context, int64) ([]latch.Group, error) { return s.groups, nil }
 func (s *polStore) RecordTokenUse(context.Context, []store.TokenUse) error   { return nil }
 func (s *polStore) UserByNameOrEmail(context.Context, string) (*latch.User, error) {
 	return nil, latch.Errorf(latch.ErrNotFound, "no such user")

@@ -22,10 +22,8 @@ import (
 
 // TokenStore is what token authentication reads and writes.
 type TokenStore interface {
-	TokenByDigest(ctx context.Context, d []byte) (*store.AccessToken, error)
+	TokenAuthByDigest(ctx context.Context, d []byte) (*store.TokenAuth, error)
 	RevokedTokenByDigest(ctx context.Context, d []byte) (*store.RevokedToken, error)
-	UserByID(ctx context.Context, id int64) (*latch.User, error)
-	UserGroups(ctx context.Context, userID int64) ([]latch.Group, error)
 	RecordTokenUse(ctx context.Context, uses []store.TokenUse) error
 	RecordTokenAddress(ctx context.Context, id, address string, at int64) (bool, error)
 }
@@ -182,9 +180,9 @@ func (t *Tokens) ResolveToken(ctx context.Context, secret string, kind token.Kin
 	return &p, nil
 }
 
-// load reads a token, its owner and the owner's groups.
+// load reads a token, its owner and the owner's groups (one query).
 func (t *Tokens) load(ctx context.Context, d token.Digest) (*cachedToken, error) {
-	tok, err := t.st.TokenByDigest(ctx, d[:])
+	a, err := t.st.TokenAuthByDigest(ctx, d[:])
 	if errors.Is(err, latch.ErrNotFound) {
 		// Name a revoked token and its owner in the audit trail.
 		if r, rerr := t.st.RevokedTokenByDigest(ctx, d[:]); rerr == nil {
@@ -195,22 +193,8 @@ func (t *Tokens) load(ctx context.Context, d token.Digest) (*cachedToken, error)
 	if err != nil {
 		return nil, fmt.Errorf("look up token: %w", err)
 	}
-	u, err := t.st.UserByID(ctx, tok.UserID)
-	if errors.Is(err, latch.ErrNotFound) {
-		return nil, &Refused{Reason: ErrOwnerInactive, TokenID: tok.ID}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("look up token owner: %w", err)
-	}
-	groups, err := t.st.UserGroups(ctx, u.ID)
-	if err != nil {
-		return nil, fmt.Errorf("look up token owner's groups: %w", err)
-	}
-	e := &cachedToken{tok: *tok, user: *u, prev: string(tok.Digest) != string(d[:])}
-	for _, g := range groups {
-		e.groups = append(e.groups, g.Name)
-	}
-	e.principal = *PrincipalOf(tok, u)
+	e := &cachedToken{tok: a.Token, user: a.Owner, groups: a.Groups, prev: string(a.Token.Digest) != string(d[:])}
+	e.principal = *PrincipalOf(&a.Token, &a.Owner)
 	return e, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/latchhq/latch"
@@ -16,17 +17,27 @@ const tokenCols = `id, kind, name, user_id, project_id, repo_id, permissions, al
 
 func scanToken(sc scanner) (*store.AccessToken, error) {
 	var t store.AccessToken
-	var kind, perms, cidrs string
-	if err := sc.Scan(&t.ID, &kind, &t.Name, &t.UserID, &t.ProjectID, &t.RepoID, &perms, &cidrs, &t.Digest, &t.PrevDigest,
-		&t.PrevExpiresAt, &t.CreatedAt, &t.ExpiresAt, &t.LastAuthenticated, &t.LastAddress, &t.CreatedBy); err != nil {
+	dest, finish := tokenDest(&t)
+	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}
-	t.Kind = latch.CredentialKind(kind)
-	for _, p := range splitList(perms) {
-		t.Permissions = append(t.Permissions, latch.Permission(p))
-	}
-	t.AllowedCIDRs = splitList(cidrs)
+	finish()
 	return &t, nil
+}
+
+// tokenDest returns the scan destinations of tokenCols and a function that
+// completes t once they are scanned (see userDest).
+func tokenDest(t *store.AccessToken) (dest []any, finish func()) {
+	var kind, perms, cidrs string
+	return []any{&t.ID, &kind, &t.Name, &t.UserID, &t.ProjectID, &t.RepoID, &perms, &cidrs, &t.Digest, &t.PrevDigest,
+			&t.PrevExpiresAt, &t.CreatedAt, &t.ExpiresAt, &t.LastAuthenticated, &t.LastAddress, &t.CreatedBy},
+		func() {
+			t.Kind = latch.CredentialKind(kind)
+			for _, p := range splitList(perms) {
+				t.Permissions = append(t.Permissions, latch.Permission(p))
+			}
+			t.AllowedCIDRs = splitList(cidrs)
+		}
 }
 
 func splitList(s string) []string {
@@ -95,6 +106,59 @@ func (s *Store) tokenWhere(ctx context.Context, notFound error, where string, ar
 // TokenByDigest finds the token whose current or previous digest is d.
 func (s *Store) TokenByDigest(ctx context.Context, d []byte) (*store.AccessToken, error) {
 	return s.tokenWhere(ctx, latch.Errorf(latch.ErrNotFound, "No such access token."), "digest = $1 OR prev_digest = $1", d)
+}
+
+// TokenAuthByDigest reads the token whose current or previous digest is d,
+// its owner and the owner's group names with one query: a row per group
+// (one with a NULL group name when there is none).
+func (s *Store) TokenAuthByDigest(ctx context.Context, d []byte) (*store.TokenAuth, error) {
+	rows, err := s.q.QueryContext(ctx, tokenAuthQuery, d)
+	if err != nil {
+		return nil, s.wrap(err, "read token")
+	}
+	defer rows.Close()
+	var a *store.TokenAuth
+	for rows.Next() {
+		var row store.TokenAuth
+		var group sql.NullString
+		td, tokenDone := tokenDest(&row.Token)
+		ud, userDone := userDest(&row.Owner)
+		if err := rows.Scan(append(append(td, ud...), &group)...); err != nil {
+			return nil, s.wrap(err, "read token")
+		}
+		if a == nil {
+			tokenDone()
+			userDone()
+			a = &row
+		}
+		if group.Valid {
+			a.Groups = append(a.Groups, group.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(err, "read token")
+	}
+	if a == nil {
+		return nil, latch.Errorf(latch.ErrNotFound, "No such access token.")
+	}
+	slices.Sort(a.Groups)
+	return a, nil
+}
+
+var tokenAuthQuery = `SELECT ` + tokenColsAs("t") + `, ` + userCols + `, g.name
+	FROM access_tokens t
+	JOIN users u ON u.id = t.user_id
+	LEFT JOIN group_members m ON m.user_id = u.id
+	LEFT JOIN groups g ON g.id = m.group_id
+	WHERE t.digest = $1 OR t.prev_digest = $1`
+
+// tokenColsAs is tokenCols with each column qualified by alias.
+func tokenColsAs(alias string) string {
+	cols := strings.Split(tokenCols, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // TokenByID returns the token with id.

@@ -17,12 +17,21 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanUser(sc scanner) (*latch.User, error) {
 	var u latch.User
-	var typ string
-	if err := sc.Scan(&u.ID, &u.Name, &u.Slug, &u.DisplayName, &u.Email, &u.Active, &typ, &u.CreatedAt); err != nil {
+	dest, finish := userDest(&u)
+	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}
-	u.Type = latch.UserType(typ)
+	finish()
 	return &u, nil
+}
+
+// userDest returns the scan destinations of userCols and a function that
+// completes u once they are scanned, so that a row joining users with other
+// tables can be scanned in one call.
+func userDest(u *latch.User) (dest []any, finish func()) {
+	var typ string
+	return []any{&u.ID, &u.Name, &u.Slug, &u.DisplayName, &u.Email, &u.Active, &typ, &u.CreatedAt},
+		func() { u.Type = latch.UserType(typ) }
 }
 
 // normalizeUser fills the defaults of a user about to be written.

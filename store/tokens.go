@@ -44,12 +44,23 @@ type TokenUse struct {
 	Address string
 }
 
+// TokenAuth is what authenticating with a token reads: the token, its owner
+// and the names of the owner's groups, sorted.
+type TokenAuth struct {
+	Token  AccessToken
+	Owner  latch.User
+	Groups []string
+}
+
 // Tokens stores HTTP access tokens.
 type Tokens interface {
 	CreateToken(ctx context.Context, t *AccessToken) error
 	// TokenByDigest finds the token whose current, or still-valid previous,
 	// digest equals d: one indexed equality lookup.
 	TokenByDigest(ctx context.Context, d []byte) (*AccessToken, error)
+	// TokenAuthByDigest finds the token as TokenByDigest does, with its
+	// owner and the owner's groups, in one round trip to the database.
+	TokenAuthByDigest(ctx context.Context, d []byte) (*TokenAuth, error)
 	TokenByID(ctx context.Context, id string) (*AccessToken, error)
 	// ListTokens lists the tokens of exactly one owner: a user's personal
 	// tokens (ProjectID and RepoID zero), a project's tokens (RepoID zero) or

@@ -1,6 +1,7 @@
 // Package tokenbench holds the token-authentication benchmark that the
 // sqlite and postgres packages run against their databases: a cache miss
-// (one keyed digest, the token by digest, its owner and the owner's groups)
+// (one keyed digest, then one query for the token by digest joined with its
+// owner and the owner's groups)
 // with 1,000 and 1,000,000 tokens in the table, to show that the cost does
 // not grow with the number of tokens.
 //
