@@ -57,7 +57,8 @@ func (s *polStore) TokenAuthByDigest(ctx context.Context, d []byte) (*store.Toke
 	}
 	return a, nil
 }
-func (s *polStore) RecordTokenUse(context.Context, []store.TokenUse) error   { return nil }
+
+func (s *polStore) RecordTokenUse(context.Context, []store.TokenUse) error { return nil }
 func (s *polStore) UserByNameOrEmail(context.Context, string) (*latch.User, error) {
 	return nil, latch.Errorf(latch.ErrNotFound, "no such user")
 }
