@@ -65,6 +65,10 @@ type KeyInput struct {
 	// Permission is an access key's permission; "" takes REPO_READ or
 	// PROJECT_READ.
 	Permission string
+	// ExpiryDays is how many days a new key works; nil or 0 for no expiry
+	// (unless the SSH key policy requires one). A key's expiry never
+	// changes: re-adding an access key elsewhere keeps it.
+	ExpiryDays *int
 	// From is the client address, for the mail; unset takes the request's
 	// origin.
 	From netip.Addr
@@ -115,6 +119,22 @@ func parseKeyInput(in KeyInput) (*sshkey.Key, string, error) {
 		}
 	}
 	return k, label, nil
+}
+
+// keyExpiry validates in.ExpiryDays against the SSH key policy and returns
+// the expiry of a key added now: epoch ms, 0 for never.
+func (b *Backend) keyExpiry(in KeyInput) (int64, error) {
+	if in.ExpiryDays != nil && (*in.ExpiryDays < 0 || *in.ExpiryDays > MaxExpiryDays) {
+		return 0, latch.Invalidf("expiryDays must be between 1 and %d, or 0 or absent for no expiry.", MaxExpiryDays)
+	}
+	pol := b.settings().SSHKeys
+	if err := checkExpiry("SSH keys", in.ExpiryDays, pol.RequireExpiry, pol.MaxExpiryDays); err != nil {
+		return 0, err
+	}
+	if in.ExpiryDays == nil || *in.ExpiryDays == 0 {
+		return 0, nil
+	}
+	return b.now().Add(time.Duration(*in.ExpiryDays) * 24 * time.Hour).UnixMilli(), nil
 }
 
 func validLabel(s string) (string, error) {
@@ -193,9 +213,13 @@ func (b *Backend) AddUserKey(ctx context.Context, p *latch.Principal, name strin
 	if err != nil {
 		return nil, err
 	}
+	expires, err := b.keyExpiry(in)
+	if err != nil {
+		return nil, err
+	}
 	k := &store.SSHKey{
 		UserID: u.ID, Text: pk.Text, Label: label, Fingerprint: pk.Fingerprint, Algorithm: pk.Algorithm, Bits: pk.Bits,
-		CreatedAt: b.nowMillis(), CreatedBy: p.UserID(),
+		CreatedAt: b.nowMillis(), CreatedBy: p.UserID(), ExpiresAt: expires,
 	}
 	queued := false
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
@@ -473,9 +497,13 @@ func (b *Backend) AddAccessKey(ctx context.Context, p *latch.Principal, ref KeyR
 				k.Label = label
 			}
 		case errors.Is(err, latch.ErrNotFound):
+			expires, err := b.keyExpiry(in)
+			if err != nil {
+				return err
+			}
 			k = &store.SSHKey{
 				Text: pk.Text, Label: label, Fingerprint: pk.Fingerprint, Algorithm: pk.Algorithm, Bits: pk.Bits,
-				CreatedAt: b.nowMillis(), CreatedBy: p.UserID(),
+				CreatedAt: b.nowMillis(), CreatedBy: p.UserID(), ExpiresAt: expires,
 			}
 			if err := tx.CreateKey(ctx, k); err != nil {
 				if errors.Is(err, latch.ErrConflict) {
@@ -852,6 +880,10 @@ func (b *Backend) KeyPrincipal(ctx context.Context, id int64, fingerprint string
 	}
 	if k.Fingerprint != fingerprint {
 		return nil, nil, noSuchKey(id)
+	}
+	if k.Expired(b.nowMillis()) {
+		return nil, nil, latch.Errorf(latch.ErrUnauthorized, "This SSH key expired on %s: add a new key.",
+			time.UnixMilli(k.ExpiresAt).UTC().Format(time.DateOnly))
 	}
 	p := &latch.Principal{CredentialID: fmt.Sprint(k.ID)}
 	if !k.IsAccessKey() {

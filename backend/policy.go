@@ -75,18 +75,25 @@ func (b *Backend) inPolicyGroups(ctx context.Context, p *latch.Principal, groups
 // checkExpiryPolicy applies requireExpiry and maxExpiryDays to a new token.
 func (b *Backend) checkExpiryPolicy(days *int) error {
 	pol := b.settings().Tokens
+	return checkExpiry("Tokens", days, pol.RequireExpiry, pol.MaxExpiryDays)
+}
+
+// checkExpiry applies an expiry policy (requireExpiry, maxExpiryDays; 0 for
+// no maximum) to the expiryDays of a new credential; what names its kind in
+// the messages.
+func checkExpiry(what string, days *int, require bool, maxDays int) error {
 	d := 0
 	if days != nil {
 		d = *days
 	}
-	if pol.RequireExpiry && d == 0 {
-		if pol.MaxExpiryDays > 0 {
-			return latch.Invalidf("Tokens must expire: set expiryDays between 1 and %d.", pol.MaxExpiryDays)
+	if require && d == 0 {
+		if maxDays > 0 {
+			return latch.Invalidf("%s must expire: set expiryDays between 1 and %d.", what, maxDays)
 		}
-		return latch.Invalidf("Tokens must expire: set expiryDays.")
+		return latch.Invalidf("%s must expire: set expiryDays.", what)
 	}
-	if pol.MaxExpiryDays > 0 && (d == 0 || d > pol.MaxExpiryDays) {
-		return latch.Invalidf("Tokens may expire at most %d days after creation: set expiryDays between 1 and %d.", pol.MaxExpiryDays, pol.MaxExpiryDays)
+	if maxDays > 0 && (d == 0 || d > maxDays) {
+		return latch.Invalidf("%s may expire at most %d days after creation: set expiryDays between 1 and %d.", what, maxDays, maxDays)
 	}
 	return nil
 }

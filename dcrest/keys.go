@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/backend"
@@ -47,11 +48,13 @@ type SSHKey struct {
 	AlgorithmType     string  `json:"algorithmType"`
 	BitLength         int     `json:"bitLength"`
 	CreatedDate       int64   `json:"createdDate"`
+	ExpiryDays        int     `json:"expiryDays,omitempty"`
 	LastAuthenticated *string `json:"lastAuthenticated,omitempty"`
 }
 
 // RenderSSHKey renders a key as Data Center does: the fingerprint is the
-// unpadded base64 SHA-256 without OpenSSH's "SHA256:" prefix, and
+// unpadded base64 SHA-256 without OpenSSH's "SHA256:" prefix, expiryDays
+// the days from createdDate to the expiry (absent for none), and
 // lastAuthenticated epoch milliseconds as a string.
 func RenderSSHKey(k store.SSHKey) SSHKey {
 	fp := k.Fingerprint
@@ -59,6 +62,9 @@ func RenderSSHKey(k store.SSHKey) SSHKey {
 		fp = fp[7:]
 	}
 	out := SSHKey{ID: k.ID, Text: k.Text, Label: k.Label, Fingerprint: fp, AlgorithmType: k.Algorithm, BitLength: k.Bits, CreatedDate: k.CreatedAt}
+	if k.ExpiresAt != 0 {
+		out.ExpiryDays = int((time.Duration(k.ExpiresAt-k.CreatedAt)*time.Millisecond + 12*time.Hour) / (24 * time.Hour))
+	}
 	if k.LastAuthenticated != 0 {
 		s := strconv.FormatInt(k.LastAuthenticated, 10)
 		out.LastAuthenticated = &s
@@ -127,8 +133,9 @@ func (a *API) sshSettings(w http.ResponseWriter, r *http.Request) {
 
 // keyBody is a RestSshKey request.
 type keyBody struct {
-	Text  *string `json:"text"`
-	Label *string `json:"label"`
+	Text       *string `json:"text"`
+	Label      *string `json:"label"`
+	ExpiryDays *int    `json:"expiryDays"`
 }
 
 // accessKeyBody is a RestSshAccessKey request.
@@ -172,7 +179,7 @@ func (a *API) addUserKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	v, err := a.b.AddUserKey(r.Context(), principal(r), keyUserParam(r), backend.KeyInput{Text: body.Text, Label: body.Label, From: httpx.ClientAddr(r)})
+	v, err := a.b.AddUserKey(r.Context(), principal(r), keyUserParam(r), backend.KeyInput{Text: body.Text, Label: body.Label, ExpiryDays: body.ExpiryDays, From: httpx.ClientAddr(r)})
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -213,6 +220,10 @@ func (a *API) labelChange(w http.ResponseWriter, r *http.Request, removeVerb str
 	}
 	if body.Text != nil {
 		a.fail(w, latch.Invalidf("The text of an SSH key cannot be changed: add a new key and %s this one.", removeVerb))
+		return 0, "", false
+	}
+	if body.ExpiryDays != nil {
+		a.fail(w, latch.Invalidf("The expiry of an SSH key cannot be changed: add a new key and %s this one.", removeVerb))
 		return 0, "", false
 	}
 	if body.Label == nil {
@@ -271,7 +282,7 @@ func (a *API) addAccessKey(w http.ResponseWriter, r *http.Request) {
 	}
 	in := backend.KeyInput{Permission: body.Permission, From: httpx.ClientAddr(r)}
 	if body.Key != nil {
-		in.Text, in.Label = body.Key.Text, body.Key.Label
+		in.Text, in.Label, in.ExpiryDays = body.Key.Text, body.Key.Label, body.Key.ExpiryDays
 	}
 	v, err := a.b.AddAccessKey(r.Context(), principal(r), keyResourceRef(r), in)
 	reply(a, w, http.StatusCreated, v, err, a.links.RenderAccessKey)

@@ -107,6 +107,7 @@ type restSSHKey struct {
 	AlgorithmType     string  `json:"algorithmType"`
 	BitLength         int     `json:"bitLength"`
 	CreatedDate       int64   `json:"createdDate"`
+	ExpiryDays        int     `json:"expiryDays"`
 	LastAuthenticated *string `json:"lastAuthenticated"`
 }
 

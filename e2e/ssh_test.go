@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"os"
@@ -417,4 +418,116 @@ func TestSSHKeyMaximum(t *testing.T) {
 	mustStatus(t, "delete a key", st, b, http.StatusNoContent)
 	st, b = s.tryAddUserKey(t, u.Name, u.Password, "", newKey(), "")
 	mustStatus(t, "key after a deletion", st, b, http.StatusCreated)
+}
+
+// TestSSHKeyExpiry: keys added with expiryDays show it and work until then;
+// an expired key is refused with a message saying so; the sshKeys policy
+// requires and caps expiry for new user and access keys; expiry cannot be
+// changed afterwards.
+func TestSSHKeyExpiry(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, WithSQLite())
+	s.createProject(t, "PRJ", "Project")
+	s.createRepo(t, "PRJ", "repo")
+	alice := s.createUser(t, "alice")
+	st, b := s.asAdmin(t, http.MethodPut, "/rest/api/1.0/projects/PRJ/permissions/users?name=alice&permission=PROJECT_READ", nil)
+	mustStatus(t, "grant alice PROJECT_READ", st, b, http.StatusNoContent)
+	addKey := func(key sshKey, days any) (int, []byte) {
+		body := map[string]any{"text": key.Pub}
+		if days != nil {
+			body["expiryDays"] = days
+		}
+		st, b, _ := s.do(t, http.MethodPost, "/rest/ssh/1.0/keys", alice.Name, alice.Password, body)
+		return st, b
+	}
+	g := newGit(t)
+	lsRemote := func(key sshKey) (string, error) {
+		return s.gitSSH(g, key).run("", "ls-remote", s.sshURL("PRJ", "repo"))
+	}
+
+	soon := sshKeygen(t, "ed25519", 0, "soon")
+	st, b = addKey(soon, 30)
+	mustStatus(t, "key with expiryDays 30", st, b, http.StatusCreated)
+	soonKey := decodeJSON[restSSHKey](t, b)
+	if soonKey.ExpiryDays != 30 {
+		t.Errorf("created key: expiryDays %d, want 30: %s", soonKey.ExpiryDays, b)
+	}
+	if keys := allPages[restSSHKey](t, s, "/rest/ssh/1.0/keys", alice.Name, alice.Password); len(keys) != 1 || keys[0].ExpiryDays != 30 {
+		t.Errorf("listed keys: %+v", keys)
+	}
+	if out, err := lsRemote(soon); err != nil {
+		t.Fatalf("ls-remote with an unexpired key: %v\n%s", err, out)
+	}
+	st, b, _ = s.do(t, http.MethodPut, fmt.Sprintf("/rest/ssh/1.0/keys/%d", soonKey.ID), alice.Name, alice.Password,
+		map[string]any{"label": "x", "expiryDays": 365})
+	if expectStatus(t, "changing a key's expiry", st, b, http.StatusBadRequest) {
+		checkError(t, "changing a key's expiry", b, "")
+	}
+	for _, bad := range []any{-1, 3651, "30", 1.5} {
+		st, b := addKey(sshKeygen(t, "ed25519", 0, "bad"), bad)
+		if expectStatus(t, fmt.Sprintf("expiryDays %v", bad), st, b, http.StatusBadRequest) {
+			checkError(t, fmt.Sprintf("expiryDays %v", bad), b, "")
+		}
+	}
+
+	// The policy: new keys must expire within 90 days.
+	st, b = s.asAdmin(t, http.MethodPut, "/rest/latch/1.0/admin/settings",
+		map[string]any{"sshKeys": map[string]any{"requireExpiry": true, "maxExpiryDays": 90}})
+	mustStatus(t, "SSH key policy", st, b, http.StatusOK)
+	for _, c := range []struct {
+		days any
+		want string
+	}{{nil, "SSH keys must expire"}, {0, "SSH keys must expire"}, {91, "at most 90 days"}} {
+		st, b := addKey(sshKeygen(t, "ed25519", 0, "policy"), c.days)
+		if expectStatus(t, fmt.Sprintf("expiryDays %v under the policy", c.days), st, b, http.StatusBadRequest) {
+			if errs := checkError(t, "policy", b, ""); len(errs) > 0 && !strings.Contains(errs[0].Message, c.want) {
+				t.Errorf("expiryDays %v: %q, want it to say %q", c.days, errs[0].Message, c.want)
+			}
+		}
+	}
+	later := sshKeygen(t, "ed25519", 0, "later")
+	st, b = addKey(later, 90)
+	mustStatus(t, "key with expiryDays 90 under the policy", st, b, http.StatusCreated)
+	deploy := sshKeygen(t, "ed25519", 0, "deploy")
+	st, b = s.tryAddAccessKey(t, "PRJ/repo", deploy.Pub, "REPO_READ")
+	if expectStatus(t, "access key without expiry under the policy", st, b, http.StatusBadRequest) {
+		checkError(t, "access key without expiry", b, "")
+	}
+	st, b = s.asAdmin(t, http.MethodPost, accessKeyPath("PRJ/repo"),
+		map[string]any{"key": map[string]any{"text": deploy.Pub, "expiryDays": 7}, "permission": "REPO_READ"})
+	mustStatus(t, "access key with expiryDays 7", st, b, http.StatusCreated)
+	if ak := decodeJSON[restAccessKey](t, b); ak.Key.ExpiryDays != 7 {
+		t.Errorf("access key: expiryDays %d, want 7", ak.Key.ExpiryDays)
+	}
+	if out, err := lsRemote(deploy); err != nil {
+		t.Fatalf("ls-remote with the access key: %v\n%s", err, out)
+	}
+
+	// The first key's expiry passes (written into the database while the
+	// server is stopped): it is refused, the others still work.
+	s.stop(t)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.DataDir, "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE ssh_keys SET expires_at = $1 WHERE id = $2", time.Now().Add(-time.Hour).UnixMilli(), soonKey.ID); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = s.restart(t)
+	out, err := lsRemote(soon)
+	if err == nil || !strings.Contains(out, "This SSH key expired on "+time.Now().Add(-time.Hour).UTC().Format(time.DateOnly)) {
+		t.Errorf("ls-remote with an expired key: err %v\n%s", err, out)
+	}
+	for _, k := range []sshKey{later, deploy} {
+		if out, err := lsRemote(k); err != nil {
+			t.Errorf("ls-remote with an unexpired key after another expired: %v\n%s", err, out)
+		}
+	}
+	st, b = s.asAdmin(t, http.MethodGet, "/rest/latch/1.0/admin/audit?type=sshkey.refused", nil)
+	mustStatus(t, "GET audit", st, b, http.StatusOK)
+	evs := decodeJSON[page[admEvent]](t, b).Values
+	if len(evs) != 1 || evs[0].CredentialID != strconv.FormatInt(soonKey.ID, 10) || !strings.Contains(evs[0].Detail, "expired") {
+		t.Errorf("sshkey.refused events: %+v", evs)
+	}
 }

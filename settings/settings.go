@@ -25,6 +25,7 @@ import (
 // Settings is the administrator settings document.
 type Settings struct {
 	Tokens   TokenPolicy    `json:"tokens"`
+	SSHKeys  SSHKeyPolicy   `json:"sshKeys"`
 	Auth     AuthPolicy     `json:"auth"`
 	Network  NetworkPolicy  `json:"network"`
 	Scanning ScanningPolicy `json:"scanning"`
@@ -42,6 +43,14 @@ type TokenPolicy struct {
 	UseGroups []string `json:"useGroups"`
 	// OnBehalfGroups may create, update and revoke other users' tokens.
 	OnBehalfGroups []string `json:"onBehalfGroups"`
+}
+
+// SSHKeyPolicy governs the expiry of new SSH keys, user and access keys
+// alike; keys added before a change keep their expiry.
+type SSHKeyPolicy struct {
+	RequireExpiry bool `json:"requireExpiry"`
+	// MaxExpiryDays caps expiry; 0 means no maximum.
+	MaxExpiryDays int `json:"maxExpiryDays"`
 }
 
 // AuthPolicy says where passwords are accepted.
@@ -104,6 +113,9 @@ func (s *Settings) validate(ctx context.Context, groupExists GroupChecker) error
 	t := &s.Tokens
 	if t.MaxExpiryDays < 0 || t.MaxExpiryDays > MaxExpiryDaysLimit {
 		return fieldErr("tokens.maxExpiryDays", "must be between 0 (no maximum) and %d", MaxExpiryDaysLimit)
+	}
+	if k := s.SSHKeys.MaxExpiryDays; k < 0 || k > MaxExpiryDaysLimit {
+		return fieldErr("sshKeys.maxExpiryDays", "must be between 0 (no maximum) and %d", MaxExpiryDaysLimit)
 	}
 	if t.MaxPerUser < 1 || t.MaxPerUser > MaxPerUserLimit {
 		return fieldErr("tokens.maxPerUser", "must be between 1 and %d", MaxPerUserLimit)
@@ -316,7 +328,7 @@ func (s *Service) Load(ctx context.Context) error {
 	return nil
 }
 
-var sections = map[string]bool{"tokens": true, "auth": true, "network": true, "scanning": true}
+var sections = map[string]bool{"tokens": true, "sshKeys": true, "auth": true, "network": true, "scanning": true}
 
 // Update applies a PUT document: each section it names replaces that section
 // whole (fields it omits take their defaults), the others stay. Invalid
@@ -346,6 +358,9 @@ func (s *Service) Update(ctx context.Context, body []byte) (before, after *Setti
 		case "tokens":
 			next.Tokens = def.Tokens
 			dst = &next.Tokens
+		case "sshKeys":
+			next.SSHKeys = def.SSHKeys
+			dst = &next.SSHKeys
 		case "auth":
 			next.Auth = def.Auth
 			dst = &next.Auth

@@ -135,13 +135,15 @@ func parseJSON(t *testing.T, s string) any {
 	return out
 }
 
-// defaultDoc is the document of issue 6 plus the scanning section.
+// defaultDoc is the document of issue 6 plus the scanning and sshKeys
+// sections.
 const defaultDoc = `{
   "tokens":   {"requireExpiry": false, "maxExpiryDays": 0, "maxPerUser": 100,
                "createGroups": [], "useGroups": [], "onBehalfGroups": []},
   "auth":     {"passwordForGit": true, "passwordForRest": true},
   "network":  {"allowedCidrs": [], "trustedProxies": [], "clientIpHeader": "X-Forwarded-For"},
-  "scanning": {"pushProtection": "block"}
+  "scanning": {"pushProtection": "block"},
+  "sshKeys":  {"requireExpiry": false, "maxExpiryDays": 0}
 }`
 
 func TestDefault(t *testing.T) {
@@ -224,7 +226,8 @@ func TestUpdateReplacesNamedSectionsOnly(t *testing.T) {
 	  "tokens": {"requireExpiry": true, "maxExpiryDays": 90, "maxPerUser": 5, "createGroups": ["devs"], "useGroups": ["ops"], "onBehalfGroups": ["admins"]},
 	  "auth": {"passwordForGit": true, "passwordForRest": true},
 	  "network": {"allowedCidrs": ["203.0.113.0/24", "2001:db8::/32"], "trustedProxies": ["10.0.0.1/32"], "clientIpHeader": "X-Real-IP"},
-	  "scanning": {"pushProtection": "block"}
+	  "scanning": {"pushProtection": "block"},
+	  "sshKeys": {"requireExpiry": false, "maxExpiryDays": 0}
 	}`)
 	if got := asJSON(t, after); !reflect.DeepEqual(got, want1) {
 		t.Errorf("after the first PUT:\n got %v\nwant %v", got, want1)
@@ -243,7 +246,8 @@ func TestUpdateReplacesNamedSectionsOnly(t *testing.T) {
 	  "tokens": {"requireExpiry": true, "maxExpiryDays": 90, "maxPerUser": 5, "createGroups": ["devs"], "useGroups": ["ops"], "onBehalfGroups": ["admins"]},
 	  "auth": {"passwordForGit": false, "passwordForRest": true},
 	  "network": {"allowedCidrs": ["203.0.113.0/24", "2001:db8::/32"], "trustedProxies": ["10.0.0.1/32"], "clientIpHeader": "X-Real-IP"},
-	  "scanning": {"pushProtection": "block"}
+	  "scanning": {"pushProtection": "block"},
+	  "sshKeys": {"requireExpiry": false, "maxExpiryDays": 0}
 	}`)
 	if got := asJSON(t, after2); !reflect.DeepEqual(got, want2) {
 		t.Errorf("after PUT {auth}:\n got %v\nwant %v", got, want2)
@@ -263,12 +267,16 @@ func TestUpdateReplacesNamedSectionsOnly(t *testing.T) {
 	  "tokens": {"requireExpiry": false, "maxExpiryDays": 0, "maxPerUser": 7, "createGroups": [], "useGroups": [], "onBehalfGroups": []},
 	  "auth": {"passwordForGit": false, "passwordForRest": true},
 	  "network": {"allowedCidrs": ["203.0.113.0/24", "2001:db8::/32"], "trustedProxies": ["10.0.0.1/32"], "clientIpHeader": "X-Real-IP"},
-	  "scanning": {"pushProtection": "block"}
+	  "scanning": {"pushProtection": "block"},
+	  "sshKeys": {"requireExpiry": false, "maxExpiryDays": 0}
 	}`)
 	if got := asJSON(t, after3); !reflect.DeepEqual(got, want3) {
 		t.Errorf("after PUT {tokens:{maxPerUser:7}}:\n got %v\nwant %v", got, want3)
 	}
-	after4 := mustUpdate(t, s, `{"network":{}, "scanning":{"pushProtection":"warn"}}`)
+	after4 := mustUpdate(t, s, `{"network":{}, "scanning":{"pushProtection":"warn"}, "sshKeys":{"requireExpiry":true,"maxExpiryDays":365}}`)
+	if after4.SSHKeys != (SSHKeyPolicy{RequireExpiry: true, MaxExpiryDays: 365}) || after4.Tokens.MaxPerUser != 7 {
+		t.Errorf("after PUT {sshKeys}: sshKeys %+v, tokens %+v", after4.SSHKeys, after4.Tokens)
+	}
 	if got := asJSON(t, after4.Network); !reflect.DeepEqual(got, parseJSON(t, `{"allowedCidrs":[],"trustedProxies":[],"clientIpHeader":"X-Forwarded-For"}`)) {
 		t.Errorf("PUT {network:{}} must reset the network section to its defaults, got %v", got)
 	}
@@ -365,6 +373,9 @@ func badDocs() []struct{ name, doc, field string } {
 		{"header name with a colon", `{"network":{"clientIpHeader":"X-Forwarded-For:"}}`, "network.clientIpHeader"},
 		{"empty header name", `{"network":{"clientIpHeader":""}}`, "network.clientIpHeader"},
 		{"header name with CRLF", `{"network":{"clientIpHeader":"X-A\r\nX-B"}}`, "network.clientIpHeader"},
+		{"negative SSH key maxExpiryDays", `{"sshKeys":{"maxExpiryDays":-1}}`, "sshKeys.maxExpiryDays"},
+		{"SSH key maxExpiryDays over 3650", `{"sshKeys":{"maxExpiryDays":3651}}`, "sshKeys.maxExpiryDays"},
+		{"unknown key in sshKeys", `{"sshKeys":{"maxPerUser":5}}`, "sshKeys.maxPerUser"},
 		{"bad pushProtection", `{"scanning":{"pushProtection":"maybe"}}`, "scanning.pushProtection"},
 		{"pushProtection wrong case", `{"scanning":{"pushProtection":"BLOCK"}}`, "scanning.pushProtection"},
 		{"unknown section", `{"tokenz":{}}`, "tokenz"},

@@ -11,14 +11,21 @@ import (
 	"github.com/latchhq/latch/store"
 )
 
-const keyCols = `k.id, COALESCE(k.user_id, 0), k.fingerprint, k.text, k.label, k.algorithm, k.bits, k.created_at, k.created_by, k.last_authenticated`
+const keyCols = `k.id, COALESCE(k.user_id, 0), k.fingerprint, k.text, k.label, k.algorithm, k.bits, k.created_at, k.created_by,
+	k.last_authenticated, k.expires_at`
 
 func scanKey(sc scanner) (*store.SSHKey, error) {
 	var k store.SSHKey
-	if err := sc.Scan(&k.ID, &k.UserID, &k.Fingerprint, &k.Text, &k.Label, &k.Algorithm, &k.Bits, &k.CreatedAt, &k.CreatedBy, &k.LastAuthenticated); err != nil {
+	if err := sc.Scan(keyDest(&k)...); err != nil {
 		return nil, err
 	}
 	return &k, nil
+}
+
+// keyDest returns the scan destinations of keyCols.
+func keyDest(k *store.SSHKey) []any {
+	return []any{&k.ID, &k.UserID, &k.Fingerprint, &k.Text, &k.Label, &k.Algorithm, &k.Bits, &k.CreatedAt, &k.CreatedBy,
+		&k.LastAuthenticated, &k.ExpiresAt}
 }
 
 func noSuchKey(id int64) error {
@@ -40,10 +47,10 @@ func (s *Store) CreateKey(ctx context.Context, k *store.SSHKey) error {
 		return latch.Invalidf("An SSH key needs its text and fingerprint.")
 	}
 	err := s.q.QueryRowContext(ctx, `INSERT INTO ssh_keys
-		(user_id, fingerprint, text, label, label_lower, algorithm, bits, created_at, created_by, last_authenticated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`,
+		(user_id, fingerprint, text, label, label_lower, algorithm, bits, created_at, created_by, last_authenticated, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING id`,
 		nullID(k.UserID), k.Fingerprint, k.Text, k.Label, strings.ToLower(k.Label), k.Algorithm, k.Bits, k.CreatedAt, k.CreatedBy,
-		k.LastAuthenticated).Scan(&k.ID)
+		k.LastAuthenticated, k.ExpiresAt).Scan(&k.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return duplicate("The SSH key already exists on the system.")
 	}
@@ -274,8 +281,7 @@ func (s *Store) ListAccessKeys(ctx context.Context, r latch.Resource, label stri
 		var a store.AccessKey
 		var perm string
 		k := &a.Key
-		if err := rows.Scan(&k.ID, &k.UserID, &k.Fingerprint, &k.Text, &k.Label, &k.Algorithm, &k.Bits, &k.CreatedAt, &k.CreatedBy,
-			&k.LastAuthenticated, &perm); err != nil {
+		if err := rows.Scan(append(keyDest(k), &perm)...); err != nil {
 			return nil, s.wrap(err, "list access keys")
 		}
 		a.Grant = store.AccessKeyGrant{KeyID: k.ID, ProjectID: r.ProjectID, RepoID: r.RepoID, Permission: latch.Permission(perm)}

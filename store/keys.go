@@ -24,7 +24,11 @@ type SSHKey struct {
 	CreatedAt         int64 // epoch ms
 	CreatedBy         int64 // user id of whoever added it
 	LastAuthenticated int64 // epoch ms, 0 for never
+	ExpiresAt         int64 // epoch ms, 0 for never; set once, when the key is added
 }
+
+// Expired reports whether the key has expired at now (epoch ms).
+func (k *SSHKey) Expired(now int64) bool { return k.ExpiresAt != 0 && now >= k.ExpiresAt }
 
 // IsAccessKey reports whether k is an access key rather than a user key.
 func (k *SSHKey) IsAccessKey() bool { return k.UserID == 0 }

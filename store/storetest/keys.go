@@ -13,6 +13,7 @@ func newKey(t *testing.T, s store.Store, userID int64, n int, lbl string) *store
 	k := &store.SSHKey{
 		UserID: userID, Text: fmt.Sprintf("ssh-ed25519 AAAAkey%d comment%d", n, n), Label: lbl,
 		Fingerprint: fmt.Sprintf("SHA256:fp%d", n), Algorithm: "ED25519", Bits: 256, CreatedAt: int64(1000 + n), CreatedBy: userID,
+		ExpiresAt: int64(9000 + n),
 	}
 	must(t, s.CreateKey(ctx, k))
 	if k.ID == 0 {

@@ -1,0 +1,4 @@
+-- 0011_ssh_key_expiry: when an SSH key (a user's or an access key) stops
+-- working, epoch milliseconds; 0 for never. Set once, when the key is added.
+
+ALTER TABLE ssh_keys ADD COLUMN expires_at BIGINT  NOT NULL DEFAULT 0;
