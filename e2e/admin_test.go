@@ -35,13 +35,14 @@ func admRotatePath(id string) string   { return "/rest/latch/1.0/access-tokens/"
 func admUserTokens(slug string) string { return admTokAPI + "/users/" + slug }
 
 // admDefaultSettings is the document of issue 6 with its defaults, plus
-// the scanning section.
+// the scanning and sshKeys sections.
 const admDefaultSettings = `{
   "tokens":   {"requireExpiry": false, "maxExpiryDays": 0, "maxPerUser": 100,
                "createGroups": [], "useGroups": [], "onBehalfGroups": []},
   "auth":     {"passwordForGit": true, "passwordForRest": true},
   "network":  {"allowedCidrs": [], "trustedProxies": [], "clientIpHeader": "X-Forwarded-For"},
-  "scanning": {"pushProtection": "block"}
+  "scanning": {"pushProtection": "block"},
+  "sshKeys":  {"requireExpiry": false, "maxExpiryDays": 0}
 }`
 
 // admTok is an access token as the REST API renders it, with latch's
@@ -266,7 +267,8 @@ func TestAdminSettingsAPI(t *testing.T) {
 		  "tokens":   {"requireExpiry": true, "maxExpiryDays": 90, "maxPerUser": 20, "createGroups": ["devs"], "useGroups": [], "onBehalfGroups": []},
 		  "auth":     {"passwordForGit": true, "passwordForRest": true},
 		  "network":  {"allowedCidrs": ["203.0.113.0/24","127.0.0.1/32"], "trustedProxies": ["10.0.0.1/32"], "clientIpHeader": "X-Real-IP"},
-		  "scanning": {"pushProtection": "block"}}`
+		  "scanning": {"pushProtection": "block"},
+		  "sshKeys":  {"requireExpiry": false, "maxExpiryDays": 0}}`
 		admSameJSON(t, "PUT answer", got, want)
 		admSameJSON(t, "GET after PUT", s.admGetSettings(t), want)
 
@@ -281,7 +283,7 @@ func TestAdminSettingsAPI(t *testing.T) {
 		admSameJSON(t, "PUT {}", s.admPut(t, `{}`), want3)
 		admSameJSON(t, "GET", s.admGetSettings(t), want3)
 		// Back to the defaults, section by section.
-		admSameJSON(t, "PUT every section empty", s.admPut(t, `{"tokens":{},"auth":{},"network":{},"scanning":{}}`), admDefaultSettings)
+		admSameJSON(t, "PUT every section empty", s.admPut(t, `{"tokens":{},"auth":{},"network":{},"scanning":{},"sshKeys":{}}`), admDefaultSettings)
 	})
 
 	t.Run("bad documents answer 400 naming the field and change nothing", func(t *testing.T) {
