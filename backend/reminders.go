@@ -2,8 +2,10 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/latchhq/latch"
@@ -11,8 +13,8 @@ import (
 	"github.com/latchhq/latch/store"
 )
 
-// Reminder windows: the owner of an expiring token gets one mail a week
-// before and one a day before its expiry.
+// Reminder windows: the owner of an expiring token or SSH key gets one mail
+// a week before and one a day before its expiry.
 var reminderWindows = []struct {
 	name   string
 	before time.Duration
@@ -24,11 +26,11 @@ var reminderWindows = []struct {
 const reminderBatch = 500
 
 // SendExpiryReminders queues the expiry reminders due at now: for every
-// token expiring within a window, one mail per window, exactly once across
-// restarts and nodes (the reminder is marked sent in the transaction that
-// queues its mail). A window that had already begun when the token was
-// created is skipped: a token made to last three days gets the one-day
-// reminder only. It returns how many mails it queued.
+// token and SSH key expiring within a window, one mail per window, exactly
+// once across restarts and nodes (the reminder is marked sent in the
+// transaction that queues its mail). A window that had already begun when
+// the credential was created is skipped: a token made to last three days
+// gets the one-day reminder only. It returns how many mails it queued.
 func (b *Backend) SendExpiryReminders(ctx context.Context, now time.Time) (int, error) {
 	sent := 0
 	nowMS := now.UnixMilli()
@@ -43,15 +45,22 @@ func (b *Backend) SendExpiryReminders(ctx context.Context, now time.Time) (int, 
 			return sent, fmt.Errorf("expiry reminders: %w", err)
 		}
 		for _, t := range toks {
-			if t.CreatedAt > t.ExpiresAt-w.before.Milliseconds() {
-				// The window had begun when the token was made: marked
-				// as done without a mail, so that it is not listed again.
-				if _, err := b.store.MarkReminder(ctx, "token:"+t.ID, w.name, nowMS); err != nil {
-					return sent, fmt.Errorf("expiry reminders: %w", err)
-				}
-				continue
+			ok, err := b.remind(ctx, "token:"+t.ID, t.CreatedAt, t.ExpiresAt, w.name, w.before, now,
+				func() (bool, error) { return b.remindToken(ctx, t, w.name, now) })
+			if err != nil {
+				return sent, err
 			}
-			ok, err := b.remindToken(ctx, t, w.name, now)
+			if ok {
+				sent++
+			}
+		}
+		keys, err := b.store.KeysExpiring(ctx, after, now.Add(w.before).UnixMilli(), w.name, reminderBatch)
+		if err != nil {
+			return sent, fmt.Errorf("expiry reminders: %w", err)
+		}
+		for _, k := range keys {
+			ok, err := b.remind(ctx, keyTarget(k.ID), k.CreatedAt, k.ExpiresAt, w.name, w.before, now,
+				func() (bool, error) { return b.remindKey(ctx, k, w.name, now) })
 			if err != nil {
 				return sent, err
 			}
@@ -65,6 +74,78 @@ func (b *Backend) SendExpiryReminders(ctx context.Context, now time.Time) (int, 
 	}
 	return sent, nil
 }
+
+// remind sends one reminder of a credential with send, unless the window
+// (before expiry) had begun when the credential was created: then it is
+// marked as done without a mail, so that it is not listed again.
+func (b *Backend) remind(ctx context.Context, credential string, created, expires int64, window string, before time.Duration,
+	now time.Time, send func() (bool, error)) (bool, error) {
+	if created > expires-before.Milliseconds() {
+		if _, err := b.store.MarkReminder(ctx, credential, window, now.UnixMilli()); err != nil {
+			return false, fmt.Errorf("expiry reminders: %w", err)
+		}
+		return false, nil
+	}
+	return send()
+}
+
+// remindKey queues one reminder of an SSH key to its owner (a user key) or
+// to whoever added it (an access key), unless it was sent before.
+func (b *Backend) remindKey(ctx context.Context, k store.SSHKey, window string, now time.Time) (bool, error) {
+	var queued bool
+	var to *latch.User
+	err := b.store.WithTx(ctx, func(tx store.Store) error {
+		id := k.UserID
+		if k.IsAccessKey() {
+			id = k.CreatedBy
+		}
+		first, err := tx.MarkReminder(ctx, keyTarget(k.ID), window, now.UnixMilli())
+		if err != nil || !first || id == 0 {
+			return err
+		}
+		u, err := tx.UserByID(ctx, id)
+		if errors.Is(err, latch.ErrNotFound) {
+			return nil // whoever added the access key is gone
+		}
+		if err != nil || u.Email == "" {
+			return err
+		}
+		to = u
+		kind := "SSH key"
+		if k.IsAccessKey() {
+			kind = "SSH access key"
+		}
+		expires := time.UnixMilli(k.ExpiresAt).UTC()
+		m := &store.Mail{
+			To:      []string{u.Email},
+			Subject: fmt.Sprintf("Your %s %q expires %s", kind, k.Label, expires.Format("2 Jan 2006")),
+			Body: fmt.Sprintf("The %s %q (%s) expires at %s, in %s.\n\n"+
+				"Add a new key where this one is used before then: an expired key is refused.\n",
+				kind, k.Label, k.Fingerprint, expires.Format(time.RFC1123), expires.Sub(now).Round(time.Hour)),
+		}
+		if err := tx.EnqueueMail(ctx, m); err != nil {
+			return err
+		}
+		queued = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("expiry reminder for SSH key %d: %w", k.ID, err)
+	}
+	if queued && b.audit != nil {
+		kind := latch.CredUserKey
+		if k.IsAccessKey() {
+			kind = latch.CredAccessKey
+		}
+		b.audit.Record(ctx, store.AuditEvent{Type: audit.ReminderSent, ActorID: to.ID, ActorName: to.Name,
+			CredentialKind: string(kind), CredentialID: strconv.FormatInt(k.ID, 10), Target: keyTarget(k.ID), Detail: window + " before expiry"})
+	}
+	return queued, nil
+}
+
+// keyTarget names an SSH key in reminders and the audit trail, as the SSH
+// server does.
+func keyTarget(id int64) string { return "sshkey:" + strconv.FormatInt(id, 10) }
 
 // remindToken queues one reminder, unless it was sent before.
 func (b *Backend) remindToken(ctx context.Context, t store.AccessToken, window string, now time.Time) (bool, error) {

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AccessKeys", testAccessKeys},
 		{"MailOutbox", testMailOutbox},
 		{"TokenAuth", testTokenAuth},
+		{"Reminders", testReminders},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
