@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs latch's whole test suite on a fresh machine: installs what the tests
-# need (git, OpenSSH client, PostgreSQL 15 server binaries) when missing, then
+# need (git, OpenSSH client, PostgreSQL 15 server binaries, a C compiler for
+# the software security key of the SSH tests) when missing, then
 # runs every Go test with PostgreSQL required, so that its tests run rather
 # than skip.
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v git >/dev/null || need+=(git)
 command -v ssh >/dev/null || need+=(openssh-client)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi

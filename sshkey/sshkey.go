@@ -2,11 +2,12 @@
 // administrators add to latch: one key in OpenSSH authorized_keys form
 // ("TYPE BASE64 [COMMENT]"), of an accepted algorithm and size.
 //
-// Accepted: Ed25519, ECDSA on the NIST P-256, P-384 and P-521 curves, and RSA
-// of at least 2048 (at most 16384) bits. Refused, each with a message fit for
-// the client: DSA, shorter RSA, certificates (latch has no certificate
-// authority configured), security-key (sk-) keys, key options and anything
-// that is not exactly one public key.
+// Accepted: Ed25519, ECDSA on the NIST P-256, P-384 and P-521 curves, RSA of
+// at least 2048 (at most 16384) bits, and the FIDO security-key kinds
+// OpenSSH makes with ssh-keygen -t ed25519-sk or ecdsa-sk. Refused, each
+// with a message fit for the client: DSA, shorter RSA, certificates (latch
+// has no certificate authority configured), key options and anything that
+// is not exactly one public key.
 package sshkey
 
 import (
@@ -35,11 +36,14 @@ const (
 	MaxLabelLen = 255
 )
 
-// Algorithm types, as Data Center names them in algorithmType.
+// Algorithm types, as Data Center names them in algorithmType; the
+// security-key kinds, which Data Center does not accept, add "_SK".
 const (
-	AlgRSA     = "RSA"
-	AlgECDSA   = "ECDSA"
-	AlgEd25519 = "ED25519"
+	AlgRSA       = "RSA"
+	AlgECDSA     = "ECDSA"
+	AlgEd25519   = "ED25519"
+	AlgECDSASK   = "ECDSA_SK"
+	AlgEd25519SK = "ED25519_SK"
 )
 
 // Key is a parsed, accepted public key.
@@ -51,9 +55,10 @@ type Key struct {
 	Text string
 	// Comment is the key's comment, "" for none.
 	Comment string
-	// Algorithm is AlgRSA, AlgECDSA or AlgEd25519.
+	// Algorithm is one of the Alg constants.
 	Algorithm string
-	// Bits is the key size: the RSA modulus, the ECDSA curve size, 256 for Ed25519.
+	// Bits is the key size: the RSA modulus, the ECDSA curve size, 256 for
+	// Ed25519 and both security-key kinds.
 	Bits int
 	// Fingerprint is the SHA-256 fingerprint as OpenSSH prints it: "SHA256:" and
 	// unpadded base64.
@@ -68,7 +73,7 @@ func (e *Error) Error() string { return e.Message }
 func errorf(format string, args ...any) error { return &Error{Message: fmt.Sprintf(format, args...)} }
 
 // Supported is the sentence that closes most refusals.
-const Supported = "latch accepts Ed25519, ECDSA (256, 384 or 521 bits) and RSA keys of at least 2048 bits."
+const Supported = "latch accepts Ed25519, ECDSA (256, 384 or 521 bits), RSA keys of at least 2048 bits and security keys (ed25519-sk, ecdsa-sk)."
 
 // Parse parses text as one public key in authorized_keys form and checks
 // that latch accepts it. Leading and trailing white space is ignored; a
@@ -140,7 +145,8 @@ func cleanComment(c string) string {
 
 func knownType(t string) bool {
 	switch t {
-	case ssh.KeyAlgoED25519, ssh.KeyAlgoRSA, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521:
+	case ssh.KeyAlgoED25519, ssh.KeyAlgoRSA, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256:
 		return true
 	}
 	return false
@@ -153,8 +159,6 @@ func refusedType(t string) error {
 		return errorf("DSA keys are not accepted: they are limited to 1024 bits and OpenSSH no longer supports them. %s", Supported)
 	case strings.Contains(t, "-cert-v01@openssh.com"):
 		return errorf("SSH certificates are not accepted: latch has no certificate authority configured. Add the plain public key instead.")
-	case strings.HasPrefix(t, "sk-"):
-		return errorf("Security-key (%s) SSH keys are not supported yet. %s", t, Supported)
 	}
 	return nil
 }
@@ -163,6 +167,12 @@ func (k *Key) classify() error {
 	switch k.PublicKey.Type() {
 	case ssh.KeyAlgoED25519:
 		k.Algorithm, k.Bits = AlgEd25519, 256
+		return nil
+	case ssh.KeyAlgoSKED25519:
+		k.Algorithm, k.Bits = AlgEd25519SK, 256
+		return nil
+	case ssh.KeyAlgoSKECDSA256:
+		k.Algorithm, k.Bits = AlgECDSASK, 256
 		return nil
 	case ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521:
 		cpk, ok := k.PublicKey.(ssh.CryptoPublicKey)

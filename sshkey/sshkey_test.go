@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -59,6 +60,18 @@ func TestParse(t *testing.T) {
 	}
 	certText := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(cert)))
 	ed := authorized(t, edPub, "alice@laptop")
+	// Security keys in OpenSSH's wire form: the key, then the FIDO
+	// application ("ssh:" by default).
+	skEd := "sk-ssh-ed25519@openssh.com " + base64.StdEncoding.EncodeToString(ssh.Marshal(struct {
+		Type, Key, Application string
+	}{ssh.KeyAlgoSKED25519, string(edPub), "ssh:"})) + " yubikey"
+	point, err := ec(elliptic.P256()).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	skEC := "sk-ecdsa-sha2-nistp256@openssh.com " + base64.StdEncoding.EncodeToString(ssh.Marshal(struct {
+		Type, Curve, Point, Application string
+	}{ssh.KeyAlgoSKECDSA256, "nistp256", string(point), "ssh:"}))
 
 	tests := []struct {
 		name    string
@@ -80,7 +93,9 @@ func TestParse(t *testing.T) {
 		{"rsa 1024", authorized(t, rsaKey(1024), ""), "", 0, "", "at least 2048 bits; this key has 1024"},
 		{"dsa", authorized(t, &dk.PublicKey, ""), "", 0, "", "DSA keys are not accepted"},
 		{"certificate", certText, "", 0, "", "certificates are not accepted"},
-		{"security key", "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIA== x", "", 0, "", "Security-key"},
+		{"security key ed25519", skEd, AlgEd25519SK, 256, "yubikey", ""},
+		{"security key ecdsa", skEC, AlgECDSASK, 256, "", ""},
+		{"security key without its key", "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIA== x", "", 0, "", "malformed"},
 		{"empty", "  \n", "", 0, "", "required"},
 		{"garbage", "hello world", "", 0, "", "not a valid SSH public key"},
 		{"bad base64", "ssh-ed25519 AAAA!!!! x", "", 0, "", "malformed"},
