@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -529,5 +531,65 @@ func TestSSHKeyExpiry(t *testing.T) {
 	evs := decodeJSON[page[admEvent]](t, b).Values
 	if len(evs) != 1 || evs[0].CredentialID != strconv.FormatInt(soonKey.ID, 10) || !strings.Contains(evs[0].Detail, "expired") {
 		t.Errorf("sshkey.refused events: %+v", evs)
+	}
+}
+
+// TestGitProcessLimit runs latch with --git-max-concurrent 1: while an SSH
+// upload-pack holds the one slot (its client says nothing), a clone over
+// HTTP waits, and completes once the SSH session ends.
+func TestGitProcessLimit(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, WithArgs("--git-max-concurrent", "1"))
+	g := newGit(t)
+	s.createProject(t, "PRJ", "Project")
+	s.createRepo(t, "PRJ", "repo")
+	head := g.must(t, s.seedRepo(t, g, "PRJ", "repo"), "rev-parse", "HEAD")
+	key := sshKeygen(t, "ed25519", 0, "admin")
+	s.addUserKey(t, adminName, s.AdminPassword, key, "")
+
+	host, _ := s.SSHHostPort()
+	holder := exec.Command("ssh", append(s.sshOptions(key, ""), "-T", "git@"+host, "git-upload-pack 'prj/repo.git'")...)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	// The advertisement arrives once upload-pack runs, holding the slot.
+	if _, err := io.ReadFull(stdout, make([]byte, 4)); err != nil {
+		t.Fatalf("reading the SSH upload-pack advertisement: %v", err)
+	}
+
+	cloned := make(chan error, 1)
+	dir := filepath.Join(t.TempDir(), "clone")
+	go func() {
+		out, err := g.run("", "clone", "-q", s.gitURLAs("PRJ", "repo", adminName, s.AdminPassword), dir)
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, out)
+		}
+		cloned <- err
+	}()
+	select {
+	case err := <-cloned:
+		t.Fatalf("the clone finished while the only slot was held: %v", err)
+	case <-time.After(2 * time.Second):
+	}
+	stdin.Close() // the SSH client hangs up: upload-pack ends, the slot frees
+	select {
+	case err := <-cloned:
+		if err != nil {
+			t.Fatalf("clone after the slot freed: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the clone did not finish after the slot freed")
+	}
+	if got := g.must(t, dir, "rev-parse", "HEAD"); got != head {
+		t.Errorf("cloned HEAD %s, want %s", got, head)
 	}
 }

@@ -216,9 +216,19 @@ func (h *Handler) rpc(w http.ResponseWriter, r *http.Request, svc gitrepo.Servic
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	opts.Stdin, opts.Stdout, opts.StatelessRPC = body, flushWriter{w}, true
 	if err := h.run.Serve(r.Context(), svc, repoID, opts); err != nil {
+		if errors.Is(err, gitrepo.ErrBusy) {
+			// Nothing was written yet: the client gets a clear refusal.
+			w.Header().Set("Retry-After", "30")
+			plain(w, http.StatusServiceUnavailable, busyMessage)
+			h.log.Warn("git rpc refused: too many at once", "service", svc, "repo_id", repoID)
+			return
+		}
 		h.log.Warn("git rpc", "service", svc, "repo_id", repoID, "err", err)
 	}
 }
+
+// busyMessage is what a client refused by the git process limit reads.
+const busyMessage = "latch is busy: too many clones, fetches and pushes are running at once. Try again in a moment."
 
 // countingWriter counts what was written through it.
 type countingWriter struct {

@@ -27,6 +27,10 @@ import (
 	"github.com/latchhq/latch"
 )
 
+// ErrBusy is returned by Serve when no git process slot freed up in time
+// (see SetLimit).
+var ErrBusy = errors.New("gitrepo: too many clones, fetches and pushes at once")
+
 // ErrExists is wrapped by Init when the repository directory already exists.
 // It is of kind latch.ErrConflict.
 var ErrExists = &latch.Error{Kind: latch.ErrConflict, Message: "The repository already exists on disk."}
@@ -68,6 +72,8 @@ type Manager struct {
 	root    string
 	hooks   *HookServer
 	adverts advertCache
+	slots   chan struct{} // nil: no limit
+	wait    time.Duration
 }
 
 // NewManager returns a Manager over root, creating it if needed and removing
@@ -180,13 +186,54 @@ func (m *Manager) Remove(id int64) error {
 	return nil
 }
 
+// SetLimit lets at most max git processes serve clones, fetches and pushes
+// at once, as Bitbucket Data Center's SCM command throttle does: Serve waits
+// up to wait for a slot, then fails with ErrBusy. max <= 0 removes the
+// limit. Call it before serving.
+func (m *Manager) SetLimit(max int, wait time.Duration) {
+	if max <= 0 {
+		m.slots = nil
+		return
+	}
+	m.slots, m.wait = make(chan struct{}, max), wait
+}
+
+// acquire takes a process slot, waiting up to m.wait; release gives it back.
+func (m *Manager) acquire(ctx context.Context) (release func(), err error) {
+	if m.slots == nil {
+		return func() {}, nil
+	}
+	release = func() { <-m.slots }
+	select {
+	case m.slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	t := time.NewTimer(m.wait)
+	defer t.Stop()
+	select {
+	case m.slots <- struct{}{}:
+		return release, nil
+	case <-t.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // Serve runs svc on repository id; see the package-level Serve. It fills in
 // opts.RepoID and, when nil, opts.Hooks with the Manager's HookServer, and
-// fails with a latch.ErrNotFound error if the repository does not exist.
+// fails with a latch.ErrNotFound error if the repository does not exist,
+// and with ErrBusy when the limit set by SetLimit left no slot in time.
 func (m *Manager) Serve(ctx context.Context, svc Service, id int64, opts ServeOptions) error {
 	if !m.Exists(id) {
 		return fmt.Errorf("gitrepo: %s %d: %w", svc, id, latch.Errorf(latch.ErrNotFound, "repository %d is not on disk", id))
 	}
+	release, err := m.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("gitrepo: %s %d: %w", svc, id, err)
+	}
+	defer release()
 	opts.RepoID = id
 	if opts.Hooks == nil {
 		opts.Hooks = m.hooks

@@ -138,6 +138,57 @@ func TestServeCancel(t *testing.T) {
 	}
 }
 
+// TestServeLimit: with a limit of one, a second Serve waits for the first
+// and, when the first does not end within the wait, fails with ErrBusy;
+// once the first ends the next one runs.
+func TestServeLimit(t *testing.T) {
+	s := newServer(t, nil)
+	s.m.SetLimit(1, 300*time.Millisecond)
+	ctx := context.Background()
+	in := blockingReader{make(chan struct{})}
+	first := make(chan error, 1)
+	go func() { first <- s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: in, Stdout: io.Discard}) }()
+	time.Sleep(100 * time.Millisecond) // the first holds the slot, waiting for its client
+
+	start := time.Now()
+	err := s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: io.Discard})
+	if !errors.Is(err, gitrepo.ErrBusy) {
+		t.Fatalf("second Serve = %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("second Serve gave up after %v, before the wait", d)
+	}
+	// A caller that goes away while waiting stops waiting.
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := s.m.Serve(cctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: io.Discard}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Serve with a context ending while waiting = %v", err)
+	}
+
+	// A waiter gets the slot as soon as the first ends.
+	waited := make(chan error, 1)
+	go func() {
+		var out bytes.Buffer
+		waited <- s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: &out})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(in.done) // the first one's client hangs up
+	<-first
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Errorf("waiting Serve = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting Serve did not run after the slot freed")
+	}
+
+	s.m.SetLimit(0, 0)
+	if err := s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: io.Discard}); err != nil {
+		t.Errorf("Serve without a limit = %v", err)
+	}
+}
+
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("client gone") }

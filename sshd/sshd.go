@@ -456,6 +456,10 @@ func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, ch ssh.Channel, c
 		Stdin: ch, Stdout: ch, Stderr: stderr, GitProtocol: gitProtocol, Principal: p,
 	})
 	if err != nil {
+		if errors.Is(err, gitrepo.ErrBusy) {
+			fmt.Fprintln(stderr, "latch: the server is busy: too many clones, fetches and pushes are running at once. Try again in a moment.")
+			return 1
+		}
 		var ge *gitrepo.GitError
 		if errors.As(err, &ge) {
 			if ge.ExitCode > 0 {

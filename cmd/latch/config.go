@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -19,7 +21,15 @@ type config struct {
 	DB       string
 	SMTP     string
 	MailFrom string
+	// GitMax is how many git processes may serve clones, fetches and
+	// pushes at once (0: 4 per CPU, at least 8); over it requests wait up
+	// to gitQueueWait.
+	GitMax int
 }
+
+// gitQueueWait is how long a clone, fetch or push waits for a git process
+// slot before it is refused, as Data Center's SCM throttle waits 300 s.
+const gitQueueWait = 5 * time.Minute
 
 // bindFlags registers the serve flags; each also reads an environment
 // variable when the flag is not given.
@@ -31,11 +41,12 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DB, "db", "", "database URL: default the SQLite file in the data directory; postgres://… selects PostgreSQL [LATCH_DB]")
 	fs.StringVar(&c.SMTP, "smtp", "", "SMTP server HOST:PORT; without it mail is logged, not sent [LATCH_SMTP]")
 	fs.StringVar(&c.MailFrom, "mail-from", "latch@localhost", "sender address of mail [LATCH_MAIL_FROM]")
+	fs.IntVar(&c.GitMax, "git-max-concurrent", 0, "most git processes serving clones, fetches and pushes at once; more wait up to 5 minutes (default 4 per CPU, at least 8) [LATCH_GIT_MAX_CONCURRENT]")
 }
 
 var envOf = map[string]string{
 	"data": "LATCH_DATA", "http": "LATCH_HTTP", "ssh": "LATCH_SSH", "base-url": "LATCH_BASE_URL",
-	"db": "LATCH_DB", "smtp": "LATCH_SMTP", "mail-from": "LATCH_MAIL_FROM",
+	"db": "LATCH_DB", "smtp": "LATCH_SMTP", "mail-from": "LATCH_MAIL_FROM", "git-max-concurrent": "LATCH_GIT_MAX_CONCURRENT",
 }
 
 // applyEnv sets every flag that was not given on the command line from its
@@ -72,6 +83,12 @@ func (c *config) resolve() error {
 		return fmt.Errorf("--base-url %q: must be an absolute http or https URL", c.BaseURL)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	switch {
+	case c.GitMax < 0:
+		return fmt.Errorf("--git-max-concurrent %d: must be positive", c.GitMax)
+	case c.GitMax == 0:
+		c.GitMax = max(8, 4*runtime.NumCPU())
+	}
 	return nil
 }
 

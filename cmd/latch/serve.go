@@ -119,6 +119,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open repositories: %w", err)
 	}
+	repos.SetLimit(cfg.GitMax, gitQueueWait)
 	b := backend.New(st, repos, log)
 	if err := bootstrapAdmin(ctx, b, stderr); err != nil {
 		return err
