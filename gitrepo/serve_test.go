@@ -147,7 +147,9 @@ func TestServeLimit(t *testing.T) {
 	ctx := context.Background()
 	in := blockingReader{make(chan struct{})}
 	first := make(chan error, 1)
-	go func() { first <- s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: in, Stdout: io.Discard}) }()
+	go func() {
+		first <- s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: in, Stdout: io.Discard})
+	}()
 	time.Sleep(100 * time.Millisecond) // the first holds the slot, waiting for its client
 
 	start := time.Now()
