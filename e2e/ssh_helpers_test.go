@@ -26,14 +26,21 @@ type sshKey struct {
 // "ecdsa" or "rsa", bits 0 for the default.
 func sshKeygen(t testing.TB, typ string, bits int, comment string) sshKey {
 	t.Helper()
+	if bits > 0 {
+		return keygen(t, typ, comment, "-b", fmt.Sprint(bits))
+	}
+	return keygen(t, typ, comment)
+}
+
+// keygen runs ssh-keygen -t typ with extra arguments, writing an
+// unencrypted key pair in a temporary directory.
+func keygen(t testing.TB, typ, comment string, extra ...string) sshKey {
+	t.Helper()
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
 		t.Fatalf("ssh-keygen not found: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "id_"+typ)
-	args := []string{"-q", "-t", typ, "-N", "", "-C", comment, "-f", path}
-	if bits > 0 {
-		args = append(args, "-b", fmt.Sprint(bits))
-	}
+	args := append([]string{"-q", "-t", typ, "-N", "", "-C", comment, "-f", path}, extra...)
 	if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
 	}

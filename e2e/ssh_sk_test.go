@@ -47,16 +47,7 @@ func buildSKProvider(t testing.TB) string {
 // software authenticator.
 func skKeygen(t testing.TB, provider, typ, comment string) sshKey {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "id_"+typ)
-	args := []string{"-q", "-t", typ, "-w", provider, "-N", "", "-C", comment, "-f", path}
-	if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
-	}
-	pub, err := os.ReadFile(path + ".pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sshKey{Path: path, Pub: strings.TrimSpace(string(pub))}
+	return keygen(t, typ, comment, "-w", provider)
 }
 
 // TestSSHSecurityKeys adds ed25519-sk and ecdsa-sk keys as user keys, then
