@@ -20,7 +20,7 @@ import (
 
 // Token limits.
 const (
-	// MaxExpiryDays is the longest expiry a token may be given.
+	// MaxExpiryDays is the longest expiry a token or SSH key may be given.
 	MaxExpiryDays = 3650
 	// DefaultMaxTokensPerOwner is the default of the per-owner token limit.
 	DefaultMaxTokensPerOwner = 100
