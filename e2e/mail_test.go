@@ -96,3 +96,27 @@ func TestMailSurvivesSMTPDowntimeAndRestart(t *testing.T) {
 	}
 	_ = s2
 }
+
+// TestMailThroughAuthenticatedTLS runs latch against an SMTP server that
+// offers STARTTLS with a certificate from its own authority and requires a
+// user name and password, given to latch in LATCH_SMTP_USERNAME and
+// LATCH_SMTP_PASSWORD: mail arrives, authenticated, and the password never
+// reaches the log.
+func TestMailThroughAuthenticatedTLS(t *testing.T) {
+	t.Parallel()
+	password := "smtp-" + randomHex(16)
+	smtp := mailtest.StartWith(t, mailtest.Options{TLS: true, Username: "latch-mailer", Password: password})
+	s := startServer(t, withSMTP(smtp.Addr), WithoutSSH(), WithEnv("LATCH_SMTP_USERNAME=latch-mailer",
+		"LATCH_SMTP_PASSWORD="+password, "SSL_CERT_FILE="+smtp.CAFile))
+	s.addSecret(password)
+	alice := s.createUser(t, "alice")
+	key := sshKeygen(t, "ed25519", 0, "alice@laptop")
+	s.addUserKey(t, alice.Name, alice.Password, key, "")
+	msgs := smtp.Wait(t, 1, 30*time.Second)
+	if m := msgs[0]; len(m.To) != 1 || m.To[0] != alice.Email || !strings.Contains(m.Body, key.fingerprint(t)) {
+		t.Errorf("mail to %v:\n%s", m.To, m.Body)
+	}
+	if got := smtp.AuthMechanisms(); len(got) == 0 || got[0] != "PLAIN" {
+		t.Errorf("authenticated with %v, want PLAIN", got)
+	}
+}

@@ -34,6 +34,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,7 +54,8 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // SMTP delivers through an SMTP server with net/smtp, upgrading to TLS with
-// STARTTLS when the server offers it.
+// STARTTLS when the server offers it, or speaking TLS from the start
+// (ImplicitTLS, port 465), and authenticating when Username is set.
 type SMTP struct {
 	// Addr is HOST:PORT.
 	Addr string
@@ -61,8 +63,14 @@ type SMTP struct {
 	Hello string
 	// Timeout bounds one delivery; default 30 s.
 	Timeout time.Duration
-	// TLSConfig is used for STARTTLS; default verifies the server as Addr's host.
+	// TLSConfig is used for TLS; default verifies the server as Addr's host.
 	TLSConfig *tls.Config
+	// ImplicitTLS connects with TLS rather than upgrading with STARTTLS.
+	ImplicitTLS bool
+	// Username and Password authenticate with AUTH PLAIN or, when the
+	// server offers only that, AUTH LOGIN. They are sent only over TLS or
+	// to a loopback server.
+	Username, Password string
 }
 
 // Send delivers m to its recipients.
@@ -73,8 +81,18 @@ func (s *SMTP) Send(ctx context.Context, from string, m *store.Mail) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	host, _, _ := net.SplitHostPort(s.Addr)
+	cfg := s.TLSConfig
+	if cfg == nil {
+		cfg = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	var conn net.Conn
+	var err error
+	if s.ImplicitTLS {
+		conn, err = (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", s.Addr)
+	} else {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", s.Addr)
+	}
 	if err != nil {
 		return fmt.Errorf("connect to SMTP server %s: %w", s.Addr, err)
 	}
@@ -82,7 +100,6 @@ func (s *SMTP) Send(ctx context.Context, from string, m *store.Mail) error {
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	host, _, _ := net.SplitHostPort(s.Addr)
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
@@ -99,13 +116,14 @@ func (s *SMTP) Send(ctx context.Context, from string, m *store.Mail) error {
 	if err := c.Hello(hello); err != nil {
 		return smtpErr("EHLO", err)
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		cfg := s.TLSConfig
-		if cfg == nil {
-			cfg = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-		}
+	if ok, _ := c.Extension("STARTTLS"); ok && !s.ImplicitTLS {
 		if err := c.StartTLS(cfg); err != nil {
 			return smtpErr("STARTTLS", err)
+		}
+	}
+	if s.Username != "" {
+		if err := s.auth(c, host); err != nil {
+			return err
 		}
 	}
 	if err := c.Mail(from); err != nil {
@@ -127,6 +145,80 @@ func (s *SMTP) Send(ctx context.Context, from string, m *store.Mail) error {
 		return smtpErr("end of DATA", err)
 	}
 	return c.Quit()
+}
+
+// auth authenticates c. Its failures are never permanent: wrong or missing
+// credentials are a configuration to fix, after which the outbox delivers
+// what waited.
+func (s *SMTP) auth(c *smtp.Client, host string) error {
+	_, tlsOn := c.TLSConnectionState()
+	if !tlsOn && !isLoopback(host) {
+		return fmt.Errorf("SMTP server %s offers no TLS: refusing to send the SMTP password in the clear", s.Addr)
+	}
+	ok, mechs := c.Extension("AUTH")
+	if !ok {
+		return fmt.Errorf("SMTP server %s does not offer AUTH, but an SMTP user name is configured", s.Addr)
+	}
+	var a smtp.Auth
+	switch offered := strings.Fields(strings.ToUpper(mechs)); {
+	case slices.Contains(offered, "PLAIN"):
+		a = plainAuth{username: s.Username, password: s.Password}
+	case slices.Contains(offered, "LOGIN"):
+		a = &loginAuth{username: s.Username, password: s.Password}
+	default:
+		return fmt.Errorf("SMTP server %s offers AUTH %s; latch speaks PLAIN and LOGIN", s.Addr, mechs)
+	}
+	if err := c.Auth(a); err != nil {
+		return fmt.Errorf("SMTP AUTH: %w", err)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// plainAuth is AUTH PLAIN (RFC 4616). net/smtp's PlainAuth does the same but
+// checks TLS itself, against the name given to smtp.NewClient; auth has
+// decided that already.
+type plainAuth struct{ username, password string }
+
+func (a plainAuth) Start(*smtp.ServerInfo) (string, []byte, error) {
+	return "PLAIN", []byte("\x00" + a.username + "\x00" + a.password), nil
+}
+
+func (a plainAuth) Next(_ []byte, more bool) ([]byte, error) {
+	if more {
+		return nil, errors.New("unexpected challenge after AUTH PLAIN")
+	}
+	return nil, nil
+}
+
+// loginAuth is AUTH LOGIN, which some servers offer alone: the user name
+// and the password, each asked for in turn.
+type loginAuth struct {
+	username, password string
+	step               int
+}
+
+func (a *loginAuth) Start(*smtp.ServerInfo) (string, []byte, error) { return "LOGIN", nil, nil }
+
+func (a *loginAuth) Next(_ []byte, more bool) ([]byte, error) {
+	if !more {
+		return nil, nil
+	}
+	a.step++
+	switch a.step {
+	case 1:
+		return []byte(a.username), nil
+	case 2:
+		return []byte(a.password), nil
+	}
+	return nil, errors.New("unexpected challenge after AUTH LOGIN")
 }
 
 // smtpErr wraps an SMTP failure; a 5xx answer is permanent.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -276,5 +277,54 @@ func TestPurge(t *testing.T) {
 	s.RunOnce(ctx)
 	if exists(fresh) {
 		t.Error("not purged an hour later")
+	}
+}
+
+// TestSMTPTLSAndAuth delivers through servers that require authentication:
+// over STARTTLS with PLAIN, over implicit TLS with LOGIN (offered alone);
+// wrong credentials fail without giving up on the message, and a
+// certificate the client does not trust stops the delivery before AUTH.
+func TestSMTPTLSAndAuth(t *testing.T) {
+	msg := &store.Mail{ID: 1, To: []string{"alice@example.com"}, Subject: "s", Body: "b", CreatedAt: 1}
+	for _, c := range []struct {
+		name string
+		opts mailtest.Options
+		mech string
+	}{
+		{"STARTTLS and PLAIN", mailtest.Options{TLS: true, Username: "latch", Password: "s3cret pass"}, "PLAIN"},
+		{"implicit TLS and LOGIN", mailtest.Options{Implicit: true, Username: "latch", Password: "s3cret pass", Mechanisms: []string{"LOGIN"}}, "LOGIN"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := mailtest.StartWith(t, c.opts)
+			tr := &mail.SMTP{Addr: srv.Addr, ImplicitTLS: c.opts.Implicit, Username: "latch", Password: "s3cret pass",
+				TLSConfig: &tls.Config{RootCAs: srv.CertPool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
+			if err := tr.Send(ctx, "latch@example.com", msg); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if got := srv.Messages(); len(got) != 1 || got[0].To[0] != "alice@example.com" {
+				t.Errorf("received %+v", got)
+			}
+			if got := srv.AuthMechanisms(); len(got) != 1 || got[0] != c.mech {
+				t.Errorf("authenticated with %v, want %s", got, c.mech)
+			}
+
+			tr.Password = "wrong"
+			err := tr.Send(ctx, "latch@example.com", msg)
+			var pe *mail.PermanentError
+			if err == nil || !strings.Contains(err.Error(), "535") || errors.As(err, &pe) {
+				t.Errorf("Send with a wrong password = %v, want a 535 that is retried", err)
+			}
+			tr.Password, tr.Username = "s3cret pass", ""
+			if err := tr.Send(ctx, "latch@example.com", msg); err == nil || !strings.Contains(err.Error(), "530") {
+				t.Errorf("Send without credentials = %v, want 530", err)
+			}
+			tr.Username, tr.TLSConfig = "latch", &tls.Config{ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+			if err := tr.Send(ctx, "latch@example.com", msg); err == nil || !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("Send to an untrusted certificate = %v", err)
+			}
+			if n := len(srv.Messages()); n != 1 {
+				t.Errorf("%d messages delivered, want only the first", n)
+			}
+		})
 	}
 }

@@ -39,7 +39,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SSH, "ssh", "127.0.0.1:7999", "SSH listen address, or off [LATCH_SSH]")
 	fs.StringVar(&c.BaseURL, "base-url", "", "public base URL used in links and clone URLs (default http:// + the HTTP address) [LATCH_BASE_URL]")
 	fs.StringVar(&c.DB, "db", "", "database URL: default the SQLite file in the data directory; postgres://… selects PostgreSQL [LATCH_DB]")
-	fs.StringVar(&c.SMTP, "smtp", "", "SMTP server HOST:PORT; without it mail is logged, not sent [LATCH_SMTP]")
+	fs.StringVar(&c.SMTP, "smtp", "", "SMTP server HOST:PORT (STARTTLS when offered; port 465 speaks TLS from the start; LATCH_SMTP_USERNAME and LATCH_SMTP_PASSWORD authenticate); without it mail is logged, not sent [LATCH_SMTP]")
 	fs.StringVar(&c.MailFrom, "mail-from", "latch@localhost", "sender address of mail [LATCH_MAIL_FROM]")
 	fs.IntVar(&c.GitMax, "git-max-concurrent", 0, "most git processes serving clones, fetches and pushes at once; more wait up to 5 minutes (default 4 per CPU, at least 8) [LATCH_GIT_MAX_CONCURRENT]")
 }

@@ -196,7 +196,11 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	// delivers it (or, without --smtp, logs it).
 	var transport mail.Transport = mail.LogTransport{Log: log}
 	if cfg.SMTP != "" {
-		transport = &mail.SMTP{Addr: cfg.SMTP}
+		// Credentials come from the environment only, so that the password
+		// is not in the process list; port 465 speaks TLS from the start.
+		_, port, _ := net.SplitHostPort(cfg.SMTP)
+		transport = &mail.SMTP{Addr: cfg.SMTP, ImplicitTLS: port == "465",
+			Username: os.Getenv("LATCH_SMTP_USERNAME"), Password: os.Getenv("LATCH_SMTP_PASSWORD")}
 	}
 	mailer := mail.NewSender(mail.Config{Outbox: st, Transport: transport, From: cfg.MailFrom, Log: log})
 	mailer.Start()
