@@ -88,6 +88,10 @@ type Config struct {
 	// more are closed at once, so that unauthenticated clients cannot hold
 	// the server's memory and CPU. Default 64.
 	MaxHandshakes int
+	// MaxConnsPerKey bounds the authenticated connections one key holds at
+	// once; the commands of a connection over it are refused with a message.
+	// Default 128 (generous for a build farm sharing one access key).
+	MaxConnsPerKey int
 	// CheckNetwork, when set, applies the instance's (and the credential's)
 	// allowed address ranges to a key's principal and the client address
 	// (auth.Authenticator.CheckNetwork).
@@ -112,6 +116,8 @@ type Server struct {
 	accepted atomic.Int64
 	// handshakes holds a slot per connection being authenticated.
 	handshakes chan struct{}
+	// perKey counts the authenticated connections of each key (under mu).
+	perKey map[int64]int
 }
 
 type connState struct {
@@ -132,8 +138,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxHandshakes <= 0 {
 		cfg.MaxHandshakes = 64
 	}
+	if cfg.MaxConnsPerKey <= 0 {
+		cfg.MaxConnsPerKey = 128
+	}
 	s := &Server{cfg: cfg, lns: map[net.Listener]struct{}{}, conns: map[*ssh.ServerConn]*connState{},
-		handshakes: make(chan struct{}, cfg.MaxHandshakes)}
+		handshakes: make(chan struct{}, cfg.MaxHandshakes), perKey: map[int64]int{}}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.config = &ssh.ServerConfig{
 		ServerVersion:     "SSH-2.0-latch",
@@ -259,6 +268,23 @@ func (s *Server) handleConn(nc net.Conn) {
 		s.cfg.Log.Error("ssh: connection without a verified key", "err", err)
 		return
 	}
+	s.mu.Lock()
+	s.perKey[id]++
+	over := s.perKey[id] > s.cfg.MaxConnsPerKey
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.perKey[id]--; s.perKey[id] == 0 {
+			delete(s.perKey, id)
+		}
+		s.mu.Unlock()
+	}()
+	if over {
+		s.cfg.Log.Warn("ssh: too many connections with one key; refusing this one", "key_id", id,
+			"remote", sc.RemoteAddr().String(), "max", s.cfg.MaxConnsPerKey)
+		s.refuseConn(sc, chans, reqs, fmt.Sprintf("latch: this SSH key already has %d connections open; close some and try again.", s.cfg.MaxConnsPerKey))
+		return
+	}
 	if s.cfg.Uses != nil {
 		s.cfg.Uses.Used(id, time.Now().UnixMilli())
 	}
@@ -284,6 +310,38 @@ func (s *Server) handleConn(nc net.Conn) {
 	}
 	cancel()
 	wg.Wait()
+}
+
+// refuseConn answers the first session of a connection that may not run
+// commands with msg on its standard error and exit status 1, then closes
+// the connection.
+func (s *Server) refuseConn(sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, msg string) {
+	go ssh.DiscardRequests(reqs)
+	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() { sc.Close() })
+	defer timer.Stop()
+	for nch := range chans {
+		if nch.ChannelType() != "session" {
+			_ = nch.Reject(ssh.Prohibited, "latch serves only Git over SSH")
+			continue
+		}
+		ch, chReqs, err := nch.Accept()
+		if err != nil {
+			return
+		}
+		// Say yes to env, exec and the like, so that the client reads the
+		// message rather than failing on the request. The timer ends a
+		// client that never asks for anything (chReqs then closes).
+		for req := range chReqs {
+			run := req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem"
+			reply(req, run || req.Type == "env")
+			if run {
+				fmt.Fprintln(ch.Stderr(), msg)
+				exit(ch, 1)
+				return
+			}
+		}
+		return
+	}
 }
 
 // verifiedKey reads the stored key recorded on a verified connection.

@@ -586,3 +586,54 @@ func TestHandshakesAreBounded(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestConnectionsPerKeyAreBounded: with a bound of two connections per key,
+// a third is refused with a message while the others work, and a key's
+// connections do not count against another key.
+func TestConnectionsPerKeyAreBounded(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxConnsPerKey = 2 })
+	alice, other := newSigner(t), newSigner(t)
+	f.addKey(t, alice, f.alice, "alice")
+	f.addKey(t, other, f.alice, "alice's other")
+	var held []*ssh.Client
+	for range 2 {
+		c, err := f.dial(t, User, ssh.PublicKeys(alice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	third, err := f.dial(t, User, ssh.PublicKeys(alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, "a third connection with one key", uploadPack(t, third, "/prj/one.git"), "already has 2 connections open")
+	third.Close()
+	wantRead(t, "a held connection", uploadPack(t, held[0], "/prj/one.git"))
+	c, err := f.dial(t, User, ssh.PublicKeys(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRead(t, "another key", uploadPack(t, c, "/prj/one.git"))
+	c.Close()
+
+	// Closing one frees its place.
+	held[1].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := f.dial(t, User, ssh.PublicKeys(alice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := uploadPack(t, c, "/prj/one.git")
+		c.Close()
+		if r.code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after a connection closed: %+v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	held[0].Close()
+}
