@@ -150,7 +150,7 @@ func TestServeLimit(t *testing.T) {
 	go func() {
 		first <- s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: in, Stdout: io.Discard})
 	}()
-	time.Sleep(100 * time.Millisecond) // the first holds the slot, waiting for its client
+	waitSlots(t, s.m, 1) // the first holds the slot, waiting for its client
 
 	start := time.Now()
 	err := s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: io.Discard})
@@ -173,7 +173,6 @@ func TestServeLimit(t *testing.T) {
 		var out bytes.Buffer
 		waited <- s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: &out})
 	}()
-	time.Sleep(50 * time.Millisecond)
 	close(in.done) // the first one's client hangs up
 	<-first
 	select {
@@ -188,6 +187,18 @@ func TestServeLimit(t *testing.T) {
 	s.m.SetLimit(0, 0)
 	if err := s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: io.Discard}); err != nil {
 		t.Errorf("Serve without a limit = %v", err)
+	}
+}
+
+// waitSlots waits until n git process slots of m are taken.
+func waitSlots(t *testing.T, m *gitrepo.Manager, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for m.SlotsInUse() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slots in use, want %d", m.SlotsInUse(), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

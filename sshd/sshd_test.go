@@ -603,6 +603,10 @@ func TestConnectionsPerKeyAreBounded(t *testing.T) {
 		}
 		held = append(held, c)
 	}
+	// A command on each shows the server has counted both.
+	for _, c := range held {
+		wantRead(t, "a connection within the bound", uploadPack(t, c, "/prj/one.git"))
+	}
 	third, err := f.dial(t, User, ssh.PublicKeys(alice))
 	if err != nil {
 		t.Fatal(err)
