@@ -145,6 +145,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("ssh-dss AAAA")
 	f.Add("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBA==")
 	f.Add(`from="10.0.0.1" ssh-ed25519 AAAA`)
+	f.Add("sk-ssh-ed25519@openssh.com " + base64.StdEncoding.EncodeToString(ssh.Marshal(struct {
+		Type, Key, Application string
+	}{ssh.KeyAlgoSKED25519, string(pub), "ssh:"})) + " seed")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, text string) {
 		k, err := Parse(text)
@@ -158,7 +161,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		switch k.Algorithm {
-		case AlgEd25519, AlgECDSA:
+		case AlgEd25519, AlgECDSA, AlgEd25519SK, AlgECDSASK:
 		case AlgRSA:
 			if k.Bits < MinRSABits || k.Bits > MaxRSABits {
 				t.Fatalf("accepted RSA of %d bits", k.Bits)
