@@ -124,17 +124,15 @@ func parseKeyInput(in KeyInput) (*sshkey.Key, string, error) {
 // keyExpiry validates in.ExpiryDays against the SSH key policy and returns
 // the expiry of a key added now: epoch ms, 0 for never.
 func (b *Backend) keyExpiry(in KeyInput) (int64, error) {
-	if in.ExpiryDays != nil && (*in.ExpiryDays < 0 || *in.ExpiryDays > MaxExpiryDays) {
-		return 0, latch.Invalidf("expiryDays must be between 1 and %d, or 0 or absent for no expiry.", MaxExpiryDays)
+	at, err := expiresAt(in.ExpiryDays, b.now())
+	if err != nil {
+		return 0, err
 	}
 	pol := b.settings().SSHKeys
 	if err := checkExpiry("SSH keys", in.ExpiryDays, pol.RequireExpiry, pol.MaxExpiryDays); err != nil {
 		return 0, err
 	}
-	if in.ExpiryDays == nil || *in.ExpiryDays == 0 {
-		return 0, nil
-	}
-	return b.now().Add(time.Duration(*in.ExpiryDays) * 24 * time.Hour).UnixMilli(), nil
+	return at, nil
 }
 
 func validLabel(s string) (string, error) {

@@ -78,6 +78,18 @@ func (b *Backend) checkExpiryPolicy(days *int) error {
 	return checkExpiry("Tokens", days, pol.RequireExpiry, pol.MaxExpiryDays)
 }
 
+// expiresAt checks the expiryDays of a new token or SSH key and returns its
+// expiry if made at now: epoch ms, 0 for never (nil or 0 days).
+func expiresAt(days *int, now time.Time) (int64, error) {
+	if days == nil || *days == 0 {
+		return 0, nil
+	}
+	if *days < 0 || *days > MaxExpiryDays {
+		return 0, latch.Invalidf("expiryDays must be between 1 and %d, or 0 or absent for no expiry.", MaxExpiryDays)
+	}
+	return now.Add(time.Duration(*days) * 24 * time.Hour).UnixMilli(), nil
+}
+
 // checkExpiry applies an expiry policy (requireExpiry, maxExpiryDays; 0 for
 // no maximum) to the expiryDays of a new credential; what names its kind in
 // the messages.

@@ -89,58 +89,76 @@ func (b *Backend) remind(ctx context.Context, credential string, created, expire
 	return send()
 }
 
-// remindKey queues one reminder of an SSH key to its owner (a user key) or
-// to whoever added it (an access key), unless it was sent before.
-func (b *Backend) remindKey(ctx context.Context, k store.SSHKey, window string, now time.Time) (bool, error) {
+// reminder is one expiry reminder of one credential.
+type reminder struct {
+	target, window string // "token:ID" or "sshkey:ID"; "7d" or "1d"
+	kind           latch.CredentialKind
+	id             string
+	subject, body  string
+	// recipients reads, in the reminder's transaction, the user the audit
+	// event names and the addresses the mail goes to (none: no mail).
+	recipients func(tx store.Store) (actor *latch.User, to []string, err error)
+}
+
+// sendReminder queues r's mail and marks r sent in one transaction, unless
+// it was sent before, then audits it. It reports whether it queued a mail.
+func (b *Backend) sendReminder(ctx context.Context, r reminder, now time.Time) (bool, error) {
 	var queued bool
-	var to *latch.User
+	var actor *latch.User
 	err := b.store.WithTx(ctx, func(tx store.Store) error {
-		id := k.UserID
-		if k.IsAccessKey() {
-			id = k.CreatedBy
-		}
-		first, err := tx.MarkReminder(ctx, keyTarget(k.ID), window, now.UnixMilli())
-		if err != nil || !first || id == 0 {
+		var to []string
+		var err error
+		if actor, to, err = r.recipients(tx); err != nil {
 			return err
 		}
-		u, err := tx.UserByID(ctx, id)
-		if errors.Is(err, latch.ErrNotFound) {
-			return nil // whoever added the access key is gone
-		}
-		if err != nil || u.Email == "" {
+		first, err := tx.MarkReminder(ctx, r.target, r.window, now.UnixMilli())
+		if err != nil || !first || len(to) == 0 {
 			return err
 		}
-		to = u
-		kind := "SSH key"
-		if k.IsAccessKey() {
-			kind = "SSH access key"
-		}
-		expires := time.UnixMilli(k.ExpiresAt).UTC()
-		m := &store.Mail{
-			To:      []string{u.Email},
-			Subject: fmt.Sprintf("Your %s %q expires %s", kind, k.Label, expires.Format("2 Jan 2006")),
-			Body: fmt.Sprintf("The %s %q (%s) expires at %s, in %s.\n\n"+
-				"Add a new key where this one is used before then: an expired key is refused.\n",
-				kind, k.Label, k.Fingerprint, expires.Format(time.RFC1123), expires.Sub(now).Round(time.Hour)),
-		}
-		if err := tx.EnqueueMail(ctx, m); err != nil {
+		if err := tx.EnqueueMail(ctx, &store.Mail{To: to, Subject: r.subject, Body: r.body}); err != nil {
 			return err
 		}
 		queued = true
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("expiry reminder for SSH key %d: %w", k.ID, err)
+		return false, fmt.Errorf("expiry reminder for %s: %w", r.target, err)
 	}
 	if queued && b.audit != nil {
-		kind := latch.CredUserKey
-		if k.IsAccessKey() {
-			kind = latch.CredAccessKey
-		}
-		b.audit.Record(ctx, store.AuditEvent{Type: audit.ReminderSent, ActorID: to.ID, ActorName: to.Name,
-			CredentialKind: string(kind), CredentialID: strconv.FormatInt(k.ID, 10), Target: keyTarget(k.ID), Detail: window + " before expiry"})
+		b.audit.Record(ctx, store.AuditEvent{Type: audit.ReminderSent, ActorID: actor.ID, ActorName: actor.Name,
+			CredentialKind: string(r.kind), CredentialID: r.id, Target: r.target, Detail: r.window + " before expiry"})
 	}
 	return queued, nil
+}
+
+// remindKey queues one reminder of an SSH key to its owner (a user key) or
+// to whoever added it (an access key), unless it was sent before.
+func (b *Backend) remindKey(ctx context.Context, k store.SSHKey, window string, now time.Time) (bool, error) {
+	kind, noun, userID := latch.CredUserKey, "SSH key", k.UserID
+	if k.IsAccessKey() {
+		kind, noun, userID = latch.CredAccessKey, "SSH access key", k.CreatedBy
+	}
+	expires := time.UnixMilli(k.ExpiresAt).UTC()
+	return b.sendReminder(ctx, reminder{
+		target: keyTarget(k.ID), window: window, kind: kind, id: strconv.FormatInt(k.ID, 10),
+		subject: fmt.Sprintf("Your %s %q expires %s", noun, k.Label, expires.Format("2 Jan 2006")),
+		body: fmt.Sprintf("The %s %q (%s) expires at %s, in %s.\n\n"+
+			"Add a new key where this one is used before then: an expired key is refused.\n",
+			noun, k.Label, k.Fingerprint, expires.Format(time.RFC1123), expires.Sub(now).Round(time.Hour)),
+		recipients: func(tx store.Store) (*latch.User, []string, error) {
+			if userID == 0 {
+				return nil, nil, nil
+			}
+			u, err := tx.UserByID(ctx, userID)
+			switch {
+			case errors.Is(err, latch.ErrNotFound):
+				return nil, nil, nil // whoever added the access key is gone
+			case err != nil || u.Email == "":
+				return u, nil, err
+			}
+			return u, []string{u.Email}, nil
+		},
+	}, now)
 }
 
 // keyTarget names an SSH key in reminders and the audit trail, as the SSH
@@ -149,45 +167,22 @@ func keyTarget(id int64) string { return "sshkey:" + strconv.FormatInt(id, 10) }
 
 // remindToken queues one reminder, unless it was sent before.
 func (b *Backend) remindToken(ctx context.Context, t store.AccessToken, window string, now time.Time) (bool, error) {
-	var queued bool
-	var owner *latch.User
-	err := b.store.WithTx(ctx, func(tx store.Store) error {
-		u, err := tx.UserByID(ctx, t.UserID)
-		if err != nil {
-			return err
-		}
-		owner = u
-		first, err := tx.MarkReminder(ctx, "token:"+t.ID, window, now.UnixMilli())
-		if err != nil || !first {
-			return err
-		}
-		to := reminderRecipients(ctx, tx, t, u)
-		if len(to) == 0 {
-			return nil
-		}
-		expires := time.UnixMilli(t.ExpiresAt).UTC()
-		m := &store.Mail{
-			To:      to,
-			Subject: fmt.Sprintf("Your access token %q expires %s", t.Name, expires.Format("2 Jan 2006")),
-			Body: fmt.Sprintf("The access token %q (id %s) expires at %s, in %s.\n\n"+
-				"Create a new token and move your integrations to it before then, or rotate this one with\n"+
-				"POST /rest/latch/1.0/access-tokens/%s/rotate.\n",
-				t.Name, t.ID, expires.Format(time.RFC1123), expires.Sub(now).Round(time.Hour), t.ID),
-		}
-		if err := tx.EnqueueMail(ctx, m); err != nil {
-			return err
-		}
-		queued = true
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("expiry reminder for token %s: %w", t.ID, err)
-	}
-	if queued && b.audit != nil {
-		b.audit.Record(ctx, store.AuditEvent{Type: audit.ReminderSent, ActorID: owner.ID, ActorName: owner.Name,
-			CredentialKind: string(t.Kind), CredentialID: t.ID, Target: "token:" + t.ID, Detail: window + " before expiry"})
-	}
-	return queued, nil
+	expires := time.UnixMilli(t.ExpiresAt).UTC()
+	return b.sendReminder(ctx, reminder{
+		target: "token:" + t.ID, window: window, kind: t.Kind, id: t.ID,
+		subject: fmt.Sprintf("Your access token %q expires %s", t.Name, expires.Format("2 Jan 2006")),
+		body: fmt.Sprintf("The access token %q (id %s) expires at %s, in %s.\n\n"+
+			"Create a new token and move your integrations to it before then, or rotate this one with\n"+
+			"POST /rest/latch/1.0/access-tokens/%s/rotate.\n",
+			t.Name, t.ID, expires.Format(time.RFC1123), expires.Sub(now).Round(time.Hour), t.ID),
+		recipients: func(tx store.Store) (*latch.User, []string, error) {
+			u, err := tx.UserByID(ctx, t.UserID)
+			if err != nil {
+				return nil, nil, err
+			}
+			return u, reminderRecipients(ctx, tx, t, u), nil
+		},
+	}, now)
 }
 
 // reminderRecipients is the token's owner, or for a project or repository

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/audit"
@@ -190,14 +189,8 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	} else if t.Permissions, err = validateTokenPermissions(s.kind, *in.Permissions); err != nil {
 		return nil, err
 	}
-	if in.ExpiryDays != nil {
-		d := *in.ExpiryDays
-		if d < 0 || d > MaxExpiryDays {
-			return nil, latch.Invalidf("expiryDays must be between 1 and %d, or 0 or absent for no expiry.", MaxExpiryDays)
-		}
-		if d > 0 {
-			t.ExpiresAt = now.Add(time.Duration(d) * 24 * time.Hour).UnixMilli()
-		}
+	if t.ExpiresAt, err = expiresAt(in.ExpiryDays, now); err != nil {
+		return nil, err
 	}
 	if in.AllowedCIDRs != nil {
 		if t.AllowedCIDRs, err = validateCIDRs(*in.AllowedCIDRs); err != nil {

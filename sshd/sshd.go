@@ -279,13 +279,16 @@ func (s *Server) handleConn(nc net.Conn) {
 		}
 		s.mu.Unlock()
 	}()
+	// A connection over the bound answers its first command with refusal
+	// and is closed; the timer ends one that never asks for anything.
+	var refusal string
 	if over {
 		s.cfg.Log.Warn("ssh: too many connections with one key; refusing this one", "key_id", id,
 			"remote", sc.RemoteAddr().String(), "max", s.cfg.MaxConnsPerKey)
-		s.refuseConn(sc, chans, reqs, fmt.Sprintf("latch: this SSH key already has %d connections open; close some and try again.", s.cfg.MaxConnsPerKey))
-		return
-	}
-	if s.cfg.Uses != nil {
+		refusal = fmt.Sprintf("latch: this SSH key already has %d connections open; close some and try again.", s.cfg.MaxConnsPerKey)
+		timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() { sc.Close() })
+		defer timer.Stop()
+	} else if s.cfg.Uses != nil {
 		s.cfg.Uses.Used(id, time.Now().UnixMilli())
 	}
 	addr := remoteAddr(sc.RemoteAddr())
@@ -305,6 +308,11 @@ func (s *Server) handleConn(nc net.Conn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if refusal != "" {
+				refuseSession(ch, chReqs, refusal)
+				sc.Close()
+				return
+			}
 			s.session(ctx, sc, st, ch, chReqs, id, fp)
 		}()
 	}
@@ -312,35 +320,19 @@ func (s *Server) handleConn(nc net.Conn) {
 	wg.Wait()
 }
 
-// refuseConn answers the first session of a connection that may not run
-// commands with msg on its standard error and exit status 1, then closes
-// the connection.
-func (s *Server) refuseConn(sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, msg string) {
-	go ssh.DiscardRequests(reqs)
-	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() { sc.Close() })
-	defer timer.Stop()
-	for nch := range chans {
-		if nch.ChannelType() != "session" {
-			_ = nch.Reject(ssh.Prohibited, "latch serves only Git over SSH")
-			continue
-		}
-		ch, chReqs, err := nch.Accept()
-		if err != nil {
+// refuseSession answers a session that may not run a command: it says yes to env,
+// exec and the like, so that the client reads msg on standard error rather
+// than failing on the request, and exits 1 at the first command.
+func refuseSession(ch ssh.Channel, reqs <-chan *ssh.Request, msg string) {
+	defer ch.Close()
+	for req := range reqs {
+		run := req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem"
+		reply(req, run || req.Type == "env")
+		if run {
+			fmt.Fprintln(ch.Stderr(), msg)
+			exit(ch, 1)
 			return
 		}
-		// Say yes to env, exec and the like, so that the client reads the
-		// message rather than failing on the request. The timer ends a
-		// client that never asks for anything (chReqs then closes).
-		for req := range chReqs {
-			run := req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem"
-			reply(req, run || req.Type == "env")
-			if run {
-				fmt.Fprintln(ch.Stderr(), msg)
-				exit(ch, 1)
-				return
-			}
-		}
-		return
 	}
 }
 
