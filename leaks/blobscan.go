@@ -91,7 +91,7 @@ func (s *Service) scanPushPacks(ctx context.Context, p *gitrepo.Push) (out []*pu
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b := gitrepo.Blob{ID: o.ID, Size: o.Size}
+			b := gitrepo.Blob{ID: o.Hex(), Size: o.Size}
 			if o.Data == nil {
 				mu.Lock()
 				big = append(big, b)

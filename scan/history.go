@@ -40,6 +40,7 @@ type commit struct {
 // introduced it.
 type blobJob struct {
 	id   string
+	bin  string // id in binary, when known
 	path string
 	c    *commit
 	seq  int64
@@ -47,12 +48,18 @@ type blobJob struct {
 }
 
 // ScanHistory scans every blob reachable from any ref of the repository at
-// dir, each unique blob once, with the real git: `git log --all --raw`
-// (oldest first) names each blob with the commit and path that first
-// introduced it, and `git cat-file --batch` streams the blobs' contents to
-// opt.Workers scanners. A secret found in several blobs at the same path is
-// reported once, with its first commit; Origin.InHEAD tells whether HEAD's
-// tree still holds one of the blobs it was found in (at any path).
+// dir, each unique blob once. A secret found in several blobs at the same
+// path is reported once, with the commit and path that first introduced it;
+// Origin.InHEAD tells whether HEAD's tree still holds one of the blobs it
+// was found in (at any path).
+//
+// The whole history is read from the pack files directly (internal/gitpack):
+// blobs are scanned in pack order by opt.Workers goroutines while git
+// rev-list orders the commits, then each commit's tree is compared with its
+// first parent's in process. A range (opt.Since) is usually a small part of
+// the repository: `git log --raw` names its blobs and `git cat-file --batch`
+// reads just those. Objects no pack holds (loose, in alternates) are read
+// through git cat-file either way.
 func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOptions) (*Result, error) {
 	g := &gitRunner{bin: cmp.Or(opt.Git, "git"), dir: dir}
 	if _, err := g.output(ctx, "rev-parse", "--git-dir"); err != nil {
@@ -73,50 +80,61 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 			}
 		}
 	}
+	// HEAD's blobs are listed while the history is read.
 	head := map[string]bool{}
-	if _, err := g.output(ctx, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err == nil {
-		if err := g.treeBlobs(ctx, "HEAD", head); err != nil {
-			return nil, err
+	headc := make(chan error, 1)
+	go func() {
+		if _, err := g.output(ctx, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err != nil {
+			headc <- nil // an unborn HEAD holds nothing
+			return
 		}
-	}
-	seen := map[string]bool{}
-	// Every flag that the user's configuration could change is spelled out:
-	// log.showRoot=false would hide the root commit's files, color.ui=always
-	// and log.showSignature would corrupt the output, and
-	// i18n.logOutputEncoding would re-encode names.
-	logArgs := []string{"-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse", "--no-renames",
-		"--raw", "--root", "--no-color", "--no-show-signature", "--encoding=UTF-8", "--no-abbrev", "-z",
-		"--diff-merges=first-parent", "--format=%x01%H%x00%an%x00%ae%x00%aI"}
-	if opt.Since != "" {
-		out, err := g.output(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", opt.Since+"^{commit}")
-		if err != nil {
-			return nil, fmt.Errorf("scan: unknown revision %q", opt.Since)
-		}
-		since := strings.TrimSpace(string(out))
-		if err := g.treeBlobs(ctx, since, seen); err != nil {
-			return nil, err
-		}
-		logArgs = append(logArgs, "^"+since)
-	}
+		headc <- g.treeBlobs(ctx, "HEAD", head)
+	}()
 
 	res := &Result{}
 	var mu sync.Mutex
 	rec := recorder{cfg: cfg, head: head, res: res, mu: &mu}
 	var err error
 	if opt.Since == "" {
-		err = s.scanAll(ctx, g, opt, logArgs, seen, &rec)
+		err = s.scanAll(ctx, g, opt, &rec, headc)
 	} else {
-		// A range is usually a small part of the repository: read just its
-		// blobs.
-		err = s.readBlobs(ctx, g, opt.Options, &rec, func(send func(blobJob) error) error {
-			return g.walk(ctx, logArgs, seen, &rec, send)
-		})
+		err = s.scanRange(ctx, g, opt, &rec, headc)
 	}
 	if err != nil {
 		return res, err
 	}
 	res.Findings = dedupeHistory(res.Findings)
-	return res, nil
+	if opt.Since == "" {
+		err = g.fillAuthors(ctx, res.Findings)
+	}
+	return res, err
+}
+
+// scanRange scans the commits new since opt.Since with git log and git
+// cat-file, once headc has reported.
+func (s *Scanner) scanRange(ctx context.Context, g *gitRunner, opt HistoryOptions, rec *recorder, headc <-chan error) error {
+	if err := <-headc; err != nil {
+		return err
+	}
+	out, err := g.output(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", opt.Since+"^{commit}")
+	if err != nil {
+		return fmt.Errorf("scan: unknown revision %q", opt.Since)
+	}
+	since := strings.TrimSpace(string(out))
+	seen := map[string]bool{}
+	if err := g.treeBlobs(ctx, since, seen); err != nil {
+		return err
+	}
+	// Every flag that the user's configuration could change is spelled out:
+	// log.showRoot=false would hide the root commit's files, color.ui=always
+	// and log.showSignature would corrupt the output, and
+	// i18n.logOutputEncoding would re-encode names.
+	logArgs := []string{"-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse", "--no-renames",
+		"--raw", "--root", "--no-color", "--no-show-signature", "--encoding=UTF-8", "--no-abbrev", "-z",
+		"--diff-merges=first-parent", "--format=%x01%H%x00%an%x00%ae%x00%aI", "^" + since}
+	return s.readBlobs(ctx, g, opt.Options, rec, func(send func(blobJob) error) error {
+		return g.walk(ctx, logArgs, seen, rec, send)
+	})
 }
 
 // recorder adds what a history scan finds to its result.
@@ -150,27 +168,39 @@ func (r *recorder) skipped(n int64) {
 	r.mu.Unlock()
 }
 
-// scanAll scans the whole history. Blobs stored in pack files are read from
-// the packs directly, in pack order, while git log names them; those it
-// names that no pack holds (loose objects, alternates) are then read through
-// git cat-file.
-func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions, logArgs []string, seen map[string]bool, rec *recorder) error {
+// scanAll scans the whole history. The packs' blobs are scanned and their
+// trees kept while git rev-list lists the commits; then the history is
+// walked in process (walkHistory), and the blobs it names that no pack
+// holds are read through git cat-file. Commits are named by ID only:
+// ScanHistory asks git for the authors of those with findings.
+func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions, rec *recorder, headc <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	packs, err := g.packs(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, p := range packs {
+			p.Close()
+		}
+	}()
+	n := 0
+	for _, p := range packs {
+		n += p.Len()
+	}
+	trees := newTreeSource(g, n/2)
+	defer trees.close()
 	type packResult struct {
 		blobs map[string]packedBlob
 		err   error
 	}
 	packc := make(chan packResult, 1)
 	go func() {
-		blobs, err := s.scanPacks(ctx, g, opt)
+		blobs, err := s.scanPacks(ctx, packs, n, opt, trees.add)
 		packc <- packResult{blobs, err}
 	}()
-	var jobs []blobJob
-	err := g.walk(ctx, logArgs, seen, rec, func(j blobJob) error {
-		jobs = append(jobs, j)
-		return nil
-	})
+	revs, err := g.revisions(ctx)
 	if err != nil {
 		cancel()
 		<-packc
@@ -180,10 +210,28 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	if pr.err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// Packs that cannot be read directly leave their blobs to git.
+	// A pack that cannot be read directly leaves its objects to git.
+	if err := <-headc; err != nil {
+		return err
+	}
+	var jobs []blobJob
+	skipped, err := walkHistory(ctx, trees, revs, func(j blobJob) error {
+		if rec.cfg.AllowsPath(j.path) {
+			return errSkip
+		}
+		jobs = append(jobs, j)
+		return nil
+	})
+	rec.mu.Lock()
+	rec.res.Stats.Commits = int64(len(revs))
+	rec.res.Stats.Skipped += skipped
+	rec.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	var rest []blobJob
 	for _, j := range jobs {
-		b, ok := pr.blobs[j.id]
+		b, ok := pr.blobs[j.bin]
 		switch {
 		case !ok:
 			rest = append(rest, j)
@@ -206,16 +254,16 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	})
 }
 
-// packedBlob is what scanPacks learnt of a blob.
+// packedBlob is what scanPacks learnt of a blob (kept by binary ID).
 type packedBlob struct {
 	size     int64
 	skipped  bool // binary, or over the size limit
 	findings []Finding
 }
 
-// scanPacks scans every blob of the repository's pack files, reachable or
-// not, each pack decoded and scanned by opt.Workers goroutines.
-func (s *Scanner) scanPacks(ctx context.Context, g *gitRunner, opt HistoryOptions) (map[string]packedBlob, error) {
+// packs opens the repository's pack files. Packs that cannot be opened are
+// left out: git cat-file reads their objects.
+func (g *gitRunner) packs(ctx context.Context) ([]*gitpack.Pack, error) {
 	out, err := g.output(ctx, "rev-parse", "--git-path", "objects", "--show-object-format")
 	if err != nil {
 		return nil, err
@@ -230,27 +278,34 @@ func (s *Scanner) scanPacks(ctx context.Context, g *gitRunner, opt HistoryOption
 	}
 	packs, err := gitpack.Glob(objects, gitpack.HashSize(lines[1]))
 	if err != nil {
-		return nil, err
+		return nil, nil
 	}
-	defer func() {
-		for _, p := range packs {
-			p.Close()
-		}
-	}()
-	blobs := map[string]packedBlob{}
+	return packs, nil
+}
+
+// scanPacks scans every blob of packs, reachable or not, each pack decoded
+// and scanned by opt.Workers goroutines, and hands every other object to
+// other (concurrently). n is about how many objects the packs hold.
+func (s *Scanner) scanPacks(ctx context.Context, packs []*gitpack.Pack, n int, opt HistoryOptions, other func(gitpack.Object)) (map[string]packedBlob, error) {
+	var err error
+	blobs := make(map[string]packedBlob, n/2)
 	var mu sync.Mutex
-	opts := gitpack.WalkOptions{Type: gitpack.Blob, MaxSize: opt.maxSize(), Workers: opt.workers()}
+	opts := gitpack.WalkOptions{MaxSize: opt.maxSize(), Workers: opt.workers()}
 	for _, p := range packs {
 		err = p.Walk(opts, func(o gitpack.Object) error {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if o.Type != gitpack.Blob {
+				other(o)
+				return nil
 			}
 			b := packedBlob{size: o.Size, skipped: o.Data == nil || IsBinary(o.Data)}
 			if !b.skipped {
 				b.findings = s.Scan(o.Data, "")
 			}
 			mu.Lock()
-			blobs[o.ID] = b
+			blobs[string(o.ID)] = b
 			mu.Unlock()
 			return nil
 		})

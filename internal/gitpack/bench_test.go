@@ -24,7 +24,7 @@ func BenchmarkWalk(b *testing.B) {
 	var ids []string
 	var total int64
 	packs[0].Walk(WalkOptions{Type: Blob}, func(o Object) error {
-		ids = append(ids, o.ID)
+		ids = append(ids, o.Hex())
 		total += o.Size
 		return nil
 	})

@@ -181,6 +181,9 @@ func (p *Pack) parseIndex(idx []byte) error {
 	return nil
 }
 
+// Len returns the number of objects in the pack.
+func (p *Pack) Len() int { return len(p.offsets) }
+
 // Close unmaps the pack.
 func (p *Pack) Close() error {
 	if p.unmap == nil {
@@ -191,8 +194,13 @@ func (p *Pack) Close() error {
 	return err
 }
 
-// id returns the ID of the object at index position i, in hex.
-func (p *Pack) id(i int) string { return hex.EncodeToString(p.ids[i*p.hashSize : (i+1)*p.hashSize]) }
+// binaryID returns the ID of the object at index position i.
+func (p *Pack) binaryID(i int) []byte {
+	return p.ids[i*p.hashSize : (i+1)*p.hashSize : (i+1)*p.hashSize]
+}
+
+// Hex returns the object's ID in hexadecimal, as Git prints it.
+func (o Object) Hex() string { return hex.EncodeToString(o.ID) }
 
 // find returns the index position of the object with the binary ID id.
 func (p *Pack) find(id []byte) (int, bool) {
@@ -265,13 +273,13 @@ func (p *Pack) entryAt(off uint64) (entry, error) {
 
 // Object is an object of a pack, as Walk hands it over.
 type Object struct {
-	// ID is the object's ID in hex.
-	ID string
+	// ID is the object's binary ID. It must not be modified.
+	ID []byte
 	// Type is the object's type (deltas resolved).
 	Type Type
 	// Size is the object's size in bytes.
 	Size int64
-	// Data is the object's content, or nil when Size is over the walk's
+	// Data is the object's content, or nil for a blob over the walk's
 	// limit. It is never modified afterwards and may be kept.
 	Data []byte
 }
@@ -280,9 +288,9 @@ type Object struct {
 type WalkOptions struct {
 	// Type selects the objects handed over (deltas resolved); 0 means all.
 	Type Type
-	// MaxSize is the size above which objects are handed over without
-	// their content (0: no limit). They are still decoded when another
-	// object is a delta against them.
+	// MaxSize is the size above which blobs are handed over without their
+	// content (0: no limit). They are still decoded when another object is
+	// a delta against them. Commits, trees and tags always come whole.
 	MaxSize int64
 	// CacheBytes bounds the content each worker keeps for deltas not yet
 	// decoded (default 64 MiB). Over it, a base is decoded again when
@@ -435,20 +443,14 @@ func (l *layout) walk(opt WalkOptions, run, runs int, fn func(Object) error, sto
 		if stop != nil && stop.Load() {
 			return nil
 		}
-		obj := Object{ID: l.p.id(int(l.p.order[pos])), Type: typ}
-		if opt.MaxSize > 0 {
-			size, err := w.sizeOf(pos)
-			if err != nil {
-				return err
-			}
-			obj.Size = int64(size)
+		obj := Object{ID: l.p.binaryID(int(l.p.order[pos])), Type: typ}
+		limit := opt.MaxSize
+		if typ != Blob {
+			limit = 0
 		}
-		if opt.MaxSize <= 0 || obj.Size <= opt.MaxSize {
-			var err error
-			if obj.Data, err = w.resolve(int32(pos)); err != nil {
-				return err
-			}
-			obj.Size = int64(len(obj.Data))
+		var err error
+		if obj.Data, obj.Size, err = w.object(int32(pos), limit); err != nil {
+			return err
 		}
 		w.done(int32(pos), obj.Data)
 		if err := fn(obj); err != nil {
@@ -468,6 +470,7 @@ type walker struct {
 	fr       io.ReadCloser
 	src      bytes.Reader
 	scratch  []byte
+	outer    []byte // the delta of the object being handed over
 }
 
 // releaseEvery is how far a walk moves on before it lets go of the mapped
@@ -478,29 +481,78 @@ var releaseEvery = 16 << 20
 // maxDepth bounds delta chains (Git's own limit is 4095).
 const maxDepth = 10000
 
-// sizeOf returns the size of the object at pos: its header's, or for a
-// delta the result size at the start of the delta data.
-func (w *walker) sizeOf(pos int) (uint64, error) {
+// object returns the content of the object at pos, or nil and its size
+// when max is above zero and the object is larger than max.
+func (w *walker) object(pos int32, max int64) (data []byte, size int64, err error) {
 	e := w.entries[pos]
-	if w.bases[pos] < 0 {
-		return e.size, nil
+	base := w.bases[pos]
+	if _, cached := w.cache[pos]; base < 0 || cached {
+		if base < 0 && max > 0 && e.size > uint64(max) {
+			return nil, int64(e.size), nil
+		}
+		data, err = w.resolve(pos)
+		return data, int64(len(data)), err
 	}
-	// The two sizes lead the delta; 32 bytes of it hold both.
-	head, err := w.inflate(e, min(e.size, 32))
+	// A delta starts with the size of its result. A small one is inflated
+	// once, into its own buffer (decoding its base reuses the scratch one);
+	// of a large one, only its start is until the size is known to be
+	// under max.
+	if max > 0 && e.size > bigDelta {
+		head, err := w.inflate(e, 32)
+		if err != nil {
+			return nil, 0, err
+		}
+		if target, err := targetSize(head); err != nil || target > uint64(max) {
+			return nil, int64(target), err
+		}
+	}
+	delta, err := w.inflateInto(&w.outer, e, e.size)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cap(w.outer) > bigDelta {
+		w.outer = nil // not kept for the next one
+	}
+	target, err := targetSize(delta)
+	if err != nil {
+		return nil, 0, err
+	}
+	if max > 0 && target > uint64(max) {
+		return nil, int64(target), nil
+	}
+	b, err := w.resolve(base)
+	if err != nil {
+		return nil, 0, err
+	}
+	if data, err = patch(b, delta); err != nil {
+		return nil, 0, fmt.Errorf("%w (object at %d)", err, w.p.offsets[w.p.order[pos]])
+	}
+	return data, int64(len(data)), nil
+}
+
+// bigDelta is the delta size over which object reads the result size from
+// the start of the delta first.
+const bigDelta = 1 << 20
+
+// targetSize returns the size of a delta's result, its second number.
+func targetSize(delta []byte) (uint64, error) {
+	_, n, err := deltaSize(delta)
 	if err != nil {
 		return 0, err
 	}
-	_, n, err := deltaSize(head)
-	if err != nil {
-		return 0, err
-	}
-	size, _, err := deltaSize(head[n:])
+	size, _, err := deltaSize(delta[n:])
 	return size, err
 }
 
-// inflate decompresses the first n bytes of an entry's data. The result is
-// only valid until the next call.
+// inflate decompresses the first n bytes of an entry's data into the
+// walker's scratch buffer. The result is only valid until the next call.
 func (w *walker) inflate(e entry, n uint64) ([]byte, error) {
+	return w.inflateInto(&w.scratch, e, n)
+}
+
+// inflateInto decompresses the first n bytes of an entry's data into *buf,
+// growing it as needed.
+func (w *walker) inflateInto(buf *[]byte, e entry, n uint64) ([]byte, error) {
 	// zlib inflates at most 1032 times, so a larger size is a lie.
 	if n/1032 > uint64(len(w.p.data)) {
 		return nil, fmt.Errorf("%w: object size %d", ErrCorrupt, n)
@@ -518,14 +570,14 @@ func (w *walker) inflate(e entry, n uint64) ([]byte, error) {
 	} else if err := w.fr.(flate.Resetter).Reset(&w.src, nil); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if uint64(cap(w.scratch)) < n {
-		w.scratch = make([]byte, n)
+	if uint64(cap(*buf)) < n {
+		*buf = make([]byte, n)
 	}
-	buf := w.scratch[:n]
-	if _, err := io.ReadFull(w.fr, buf); err != nil {
+	out := (*buf)[:n]
+	if _, err := io.ReadFull(w.fr, out); err != nil {
 		return nil, fmt.Errorf("%w: inflating object at %d: %v", ErrCorrupt, e.data, err)
 	}
-	return buf, nil
+	return out, nil
 }
 
 // resolve returns the content of the object at pos, decoding its delta

@@ -3,6 +3,7 @@ package gitpack
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -76,7 +77,8 @@ func catAll(t testing.TB, dir string) map[string]Object {
 		data := make([]byte, size+1)
 		io.ReadFull(r, data)
 		typ := map[string]Type{"commit": Commit, "tree": Tree, "blob": Blob, "tag": Tag}[f[1]]
-		objs[f[0]] = Object{ID: f[0], Type: typ, Size: int64(size), Data: data[:size]}
+		id, _ := hex.DecodeString(f[0])
+		objs[f[0]] = Object{ID: id, Type: typ, Size: int64(size), Data: data[:size]}
 	}
 }
 
@@ -96,10 +98,10 @@ func walkAll(t testing.TB, dir string, opt WalkOptions) map[string]Object {
 		err := p.Walk(opt, func(o Object) error {
 			mu.Lock()
 			defer mu.Unlock()
-			if _, dup := got[o.ID]; dup {
-				return fmt.Errorf("%s handed over twice", o.ID)
+			if _, dup := got[o.Hex()]; dup {
+				return fmt.Errorf("%s handed over twice", o.Hex())
 			}
-			got[o.ID] = o
+			got[o.Hex()] = o
 			return nil
 		})
 		if err != nil {
@@ -199,24 +201,31 @@ func TestWalkMaxSize(t *testing.T) {
 	dir := history(t, 20)
 	git(t, dir, "repack", "-q", "-adf")
 	want := catAll(t, dir)
-	got := walkAll(t, dir, WalkOptions{Type: Blob, MaxSize: 5000})
-	big := 0
+	// The limit is for blobs only: commits and trees come whole.
+	const limit = 150
+	got := walkAll(t, dir, WalkOptions{MaxSize: limit})
+	big, bigTrees := 0, 0
 	for id, g := range got {
 		w := want[id]
 		if g.Size != w.Size {
 			t.Errorf("%s: size %d, want %d", id, g.Size, w.Size)
 		}
-		if w.Size > 5000 {
+		if w.Size > limit && g.Type == Blob {
 			big++
 			if g.Data != nil {
 				t.Errorf("%s: %d bytes handed over despite MaxSize", id, w.Size)
 			}
-		} else if !bytes.Equal(g.Data, w.Data) {
-			t.Errorf("%s: wrong content", id)
+			continue
+		}
+		if w.Size > limit {
+			bigTrees++
+		}
+		if !bytes.Equal(g.Data, w.Data) {
+			t.Errorf("%s (%v): wrong content", id, g.Type)
 		}
 	}
-	if big == 0 {
-		t.Fatal("no blob over the limit: the test does not exercise it")
+	if big == 0 || bigTrees == 0 {
+		t.Fatalf("%d blobs and %d other objects over the limit: the test does not exercise it", big, bigTrees)
 	}
 }
 

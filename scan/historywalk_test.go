@@ -1,0 +1,323 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// histRepo builds a repository commit by commit with Git's plumbing, so
+// that commits can have any parents and dates.
+type histRepo struct {
+	t    *testing.T
+	dir  string
+	date int
+}
+
+func newHistRepo(t *testing.T) *histRepo {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	r := &histRepo{t: t, dir: t.TempDir()}
+	r.git("init", "-q", "-b", "main")
+	return r
+}
+
+func (r *histRepo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", r.dir}, args...)...)
+	d := fmt.Sprintf("%d +0200", 1700000000+r.date*600)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com", "GIT_COMMITTER_NAME=Ada",
+		"GIT_COMMITTER_EMAIL=ada@example.com", "GIT_AUTHOR_DATE="+d, "GIT_COMMITTER_DATE="+d)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit records the working tree as a commit with parents on ref.
+func (r *histRepo) commit(ref string, date int, parents ...string) string {
+	r.t.Helper()
+	r.date = date
+	r.git("add", "-A")
+	args := []string{"commit-tree", r.git("write-tree"), "-m", "c"}
+	for _, p := range parents {
+		args = append(args, "-p", p)
+	}
+	c := r.git(args...)
+	r.git("update-ref", ref, c)
+	return c
+}
+
+func (r *histRepo) write(path, content string, mode os.FileMode) {
+	r.t.Helper()
+	p := filepath.Join(r.dir, path)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	os.RemoveAll(p)
+	if mode&os.ModeSymlink != 0 {
+		if err := os.Symlink(content, p); err != nil {
+			r.t.Fatal(err)
+		}
+		return
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// introduced lists what a history walk names: blob, path and commit, in
+// order.
+type introduced struct{ blob, path, commit string }
+
+// logWalk lists the blobs `git log --raw` shows first (walkLog).
+func logWalk(t *testing.T, dir string) []introduced {
+	t.Helper()
+	g := &gitRunner{bin: "git", dir: dir}
+	cmd := g.command(context.Background(), "-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse",
+		"--no-renames", "--raw", "--root", "--no-color", "--no-abbrev", "-z", "--diff-merges=first-parent",
+		"--format=%x01%H%x00%an%x00%ae%x00%aI")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []introduced
+	_, _, err = walkLog(strings.NewReader(string(out)), map[string]bool{}, func(j blobJob) error {
+		got = append(got, introduced{j.id, j.path, j.c.hash})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// packWalk lists the blobs walkHistory names, with trees from the packs as
+// scanAll reads them.
+func packWalk(t *testing.T, dir string) []introduced {
+	t.Helper()
+	ctx := context.Background()
+	g := &gitRunner{bin: "git", dir: dir}
+	packs, err := g.packs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trees := newTreeSource(g, 0)
+	defer trees.close()
+	for _, p := range packs {
+		defer p.Close()
+	}
+	if _, err := NewScanner().scanPacks(ctx, packs, 0, HistoryOptions{}, trees.add); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := g.revisions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []introduced
+	_, err = walkHistory(ctx, trees, revs, func(j blobJob) error {
+		got = append(got, introduced{j.id, j.path, j.c.hash})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// checkWalks compares the in-process walk with git log's, with the objects
+// loose and then packed.
+func checkWalks(t *testing.T, r *histRepo, what string) {
+	t.Helper()
+	want := logWalk(t, r.dir)
+	if len(want) == 0 {
+		t.Fatalf("%s: git log names no blobs", what)
+	}
+	for _, layout := range []string{"loose", "packed"} {
+		if layout == "packed" {
+			r.git("repack", "-q", "-adf")
+		}
+		if got := packWalk(t, r.dir); !slices.Equal(got, want) {
+			for i := range max(len(got), len(want)) {
+				var g, w introduced
+				if i < len(got) {
+					g = got[i]
+				}
+				if i < len(want) {
+					w = want[i]
+				}
+				if g != w {
+					t.Errorf("%s, %s: blob %d: got %+v, git log %+v", what, layout, i, g, w)
+					break
+				}
+			}
+			t.Fatalf("%s, %s: %d blobs named, git log names %d", what, layout, len(got), len(want))
+		}
+	}
+}
+
+// TestWalkHistoryCases compares walkHistory with git log on the cases its
+// tree comparison could get wrong.
+func TestWalkHistoryCases(t *testing.T) {
+	r := newHistRepo(t)
+	r.write("a", "one\n", 0o644)
+	r.write("a.b", "two\n", 0o644)
+	r.write("a-b/x", "three\n", 0o644)
+	r.write("ab/x", "four\n", 0o644)
+	r.write("link", "one\n", os.ModeSymlink) // the same blob as "a", as a symlink
+	c1 := r.commit("refs/heads/main", 1)
+
+	// A directory takes the place of a file of the same name, a symlink
+	// becomes a file with the same content (a blob seen only as a link
+	// before), a mode changes, and a file moves.
+	os.Remove(filepath.Join(r.dir, "a"))
+	r.write("a/inner", "five\n", 0o644)
+	r.write("sym", "six\n", os.ModeSymlink)
+	r.write("link", "one\n", 0o644)
+	r.write("only-link", "eleven\n", os.ModeSymlink)
+	r.write("a.b", "two\n", 0o755)
+	os.Rename(filepath.Join(r.dir, "ab", "x"), filepath.Join(r.dir, "ab", "y"))
+	c2 := r.commit("refs/heads/main", 2, c1)
+
+	// A side branch, older by its dates, brings content merged later.
+	r.git("read-tree", "--reset", "-u", c1)
+	r.write("side/new", "seven\n", 0o644)
+	r.write("six", "six\n", 0o644) // the symlink's blob as a file, first on the side branch
+	s1 := r.commit("refs/heads/side", 3, c1)
+
+	// The merge holds both sides: compared with its first parent only.
+	r.git("read-tree", "--reset", "-u", c2)
+	r.write("side/new", "seven\n", 0o644)
+	r.write("side/merged", "eight\n", 0o644)
+	r.write("only-link", "eleven\n", 0o644) // now a file: its blob is new as a file
+	c3 := r.commit("refs/heads/main", 4, c2, s1)
+
+	// Back from a directory to a file; a file emptied of content; a
+	// second root commit on another ref.
+	os.RemoveAll(filepath.Join(r.dir, "a"))
+	r.write("a", "nine\n", 0o644)
+	r.write("a.b", "", 0o644)
+	r.commit("refs/heads/main", 5, c3)
+	r.git("read-tree", "--empty")
+	for _, e := range []string{"a", "a.b", "a-b", "ab", "link", "sym", "side", "six", "only-link"} {
+		os.RemoveAll(filepath.Join(r.dir, e))
+	}
+	r.write("other/root", "ten\n", 0o644)
+	r.write("other/copy", "three\n", 0o644)
+	r.commit("refs/tags/orphan", 6)
+
+	checkWalks(t, r, "cases")
+}
+
+// TestWalkHistoryRandom compares walkHistory with git log on random
+// histories: files written, removed, made executable or symlinks, turned
+// into directories and back, on several branches merged into each other,
+// with content repeated across paths.
+func TestWalkHistoryRandom(t *testing.T) {
+	seeds := 4
+	if testing.Short() {
+		seeds = 1
+	}
+	names := []string{"a", "a.b", "a-b", "b", "a/b", "a/b.c", "a/b/c", "a/c", "d/e/f", "d/e.f", "d.e"}
+	for seed := range seeds {
+		rng := rand.New(rand.NewPCG(uint64(seed), 7))
+		r := newHistRepo(t)
+		heads := map[string]string{}
+		branches := []string{"main", "b1", "b2"}
+		for n := range 40 {
+			br := branches[rng.IntN(len(branches))]
+			var parents []string
+			if h, ok := heads[br]; ok {
+				r.git("read-tree", "--reset", "-u", h)
+				parents = append(parents, h)
+			} else if len(heads) > 0 && rng.IntN(3) > 0 {
+				h := heads["main"]
+				if h != "" {
+					r.git("read-tree", "--reset", "-u", h)
+					parents = append(parents, h)
+				}
+			}
+			for range 1 + rng.IntN(3) {
+				name := names[rng.IntN(len(names))]
+				p := filepath.Join(r.dir, name)
+				switch op := rng.IntN(10); {
+				case op < 5:
+					// Remove whatever is in the way, file or directory,
+					// up the path.
+					for d := filepath.Dir(name); d != "."; d = filepath.Dir(d) {
+						if fi, err := os.Lstat(filepath.Join(r.dir, d)); err == nil && !fi.IsDir() {
+							os.Remove(filepath.Join(r.dir, d))
+						}
+					}
+					mode := os.FileMode(0o644)
+					switch rng.IntN(6) {
+					case 0:
+						mode = 0o755
+					case 1:
+						mode = os.ModeSymlink
+					}
+					r.write(name, fmt.Sprintf("content %d\n", rng.IntN(12)), mode)
+				case op < 8:
+					os.RemoveAll(p)
+				default:
+					if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+						os.Chmod(p, fi.Mode()^0o111)
+					}
+				}
+			}
+			if len(heads) > 1 && rng.IntN(4) == 0 {
+				for _, other := range branches {
+					if h, ok := heads[other]; ok && other != br && !slices.Contains(parents, h) {
+						parents = append(parents, h)
+						break
+					}
+				}
+			}
+			// Dates go back now and then, as on branches made elsewhere.
+			heads[br] = r.commit("refs/heads/"+br, n+rng.IntN(5)-2, parents...)
+		}
+		checkWalks(t, r, fmt.Sprintf("seed %d", seed))
+	}
+}
+
+// TestTreeSameCraftedSuffix compares two crafted trees whose common suffix
+// does not start at an entry boundary of both: the new tree's last entry,
+// "u", lies within the old tree's "1 100644 u" entry, and must not be taken
+// for it.
+func TestTreeSameCraftedSuffix(t *testing.T) {
+	id := func(b byte, tail string) string { return strings.Repeat(string(rune(b)), 20-len(tail)) + tail }
+	u := "100644 u\x00" + id('U', "")
+	v := "100644 v\x00" + id('V', "1 ") // the ID ends in "1 "
+	n := &tree{data: []byte(v + u)}
+	o := &tree{data: []byte("40000 t\x00" + id('T', "") + "1 " + u)} // "1 100644 u", mode 1
+	if _, _, _, err := emptyTree.same(o, 20); err != nil {
+		t.Fatal(err)
+	}
+	from, nto, oto, err := o.same(n, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.len() != 2 || n.len() != 2 {
+		t.Fatalf("entries: old %d, new %d", o.len(), n.len())
+	}
+	if from != 0 || nto != 2 || oto != 2 {
+		t.Fatalf("entries to compare: new [%d, %d), old [%d, %d); want both [0, 2)", from, nto, from, oto)
+	}
+	// Versions that do share the suffix at a boundary skip it.
+	n2 := &tree{data: []byte("100644 s\x00" + id('S', "") + u)}
+	o2 := &tree{data: []byte(v + u)}
+	emptyTree.same(o2, 20)
+	if from, nto, oto, _ := o2.same(n2, 20); from != 0 || nto != 1 || oto != 1 {
+		t.Fatalf("shared last entry: new [%d, %d), old [%d, %d); want both [0, 1)", from, nto, from, oto)
+	}
+}
