@@ -85,7 +85,8 @@ func (s *Service) scanPushPacks(ctx context.Context, p *gitrepo.Push) (out []*pu
 		big []gitrepo.Blob
 	)
 	// Bases are kept for few deltas in a push; a small cache bounds memory.
-	opt := gitpack.WalkOptions{Type: gitpack.Blob, MaxSize: wholeBlob, CacheBytes: 8 << 20, Workers: min(runtime.GOMAXPROCS(0), maxWorkers)}
+	opt := gitpack.WalkOptions{Type: gitpack.Blob, MaxSize: wholeBlob, CacheBytes: 8 << 20, Workers: min(runtime.GOMAXPROCS(0), maxWorkers),
+		ReuseBlobData: true} // fn keeps nothing of a blob
 	for _, pk := range packs {
 		err := pk.Walk(opt, func(o gitpack.Object) error {
 			if err := ctx.Err(); err != nil {

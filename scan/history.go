@@ -168,11 +168,11 @@ func (r *recorder) skipped(n int64) {
 	r.mu.Unlock()
 }
 
-// scanAll scans the whole history. The packs' blobs are scanned and their
-// trees kept while git rev-list lists the commits; then the history is
-// walked in process (walkHistory), and the blobs it names that no pack
-// holds are read through git cat-file. Commits are named by ID only:
-// ScanHistory asks git for the authors of those with findings.
+// scanAll scans the whole history. The packs' trees are read first, while
+// git rev-list lists the commits; then the history is walked in process
+// (walkHistory) while the packs' blobs are scanned, and the blobs the walk
+// names that no pack holds are read through git cat-file. Commits are named
+// by ID only: ScanHistory asks git for the authors of those with findings.
 func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions, rec *recorder, headc <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -189,49 +189,64 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	for _, p := range packs {
 		n += p.Len()
 	}
+	type revsResult struct {
+		revs []revision
+		err  error
+	}
+	revc := make(chan revsResult, 1)
+	go func() {
+		revs, err := g.revisions(ctx)
+		revc <- revsResult{revs, err}
+	}()
 	trees := newTreeSource(g, n/2)
 	defer trees.close()
-	type packResult struct {
-		blobs map[string]packedBlob
-		err   error
+	if err := trees.readPacks(ctx, packs, opt.workers()); err != nil {
+		return err
 	}
-	packc := make(chan packResult, 1)
+	rr := <-revc
+	if rr.err != nil {
+		return rr.err
+	}
+
+	// The walk runs beside the blob scan.
+	type walkResult struct {
+		jobs    []blobJob
+		skipped int64
+		err     error
+	}
+	walkc := make(chan walkResult, 1)
 	go func() {
-		blobs, err := s.scanPacks(ctx, packs, n, opt, trees.add)
-		packc <- packResult{blobs, err}
-	}()
-	revs, err := g.revisions(ctx)
-	if err != nil {
-		cancel()
-		<-packc
-		return err
-	}
-	pr := <-packc
-	if pr.err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	// A pack that cannot be read directly leaves its objects to git.
-	if err := <-headc; err != nil {
-		return err
-	}
-	var jobs []blobJob
-	skipped, err := walkHistory(ctx, trees, revs, func(j blobJob) error {
-		if rec.cfg.AllowsPath(j.path) {
-			return errSkip
+		var r walkResult
+		if r.err = <-headc; r.err == nil {
+			r.jobs = make([]blobJob, 0, n/2)
+			r.skipped, r.err = walkHistory(ctx, trees, rr.revs, func(j blobJob) error {
+				if rec.cfg.AllowsPath(j.path) {
+					return errSkip
+				}
+				r.jobs = append(r.jobs, j)
+				return nil
+			})
 		}
-		jobs = append(jobs, j)
-		return nil
-	})
-	rec.mu.Lock()
-	rec.res.Stats.Commits = int64(len(revs))
-	rec.res.Stats.Skipped += skipped
-	rec.mu.Unlock()
-	if err != nil {
+		if r.err != nil {
+			cancel()
+		}
+		walkc <- r
+	}()
+	blobs, _ := s.scanPacks(ctx, packs, n, opt)
+	wr := <-walkc
+	if wr.err != nil {
+		return wr.err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
+	rec.mu.Lock()
+	rec.res.Stats.Commits = int64(len(rr.revs))
+	rec.res.Stats.Skipped += wr.skipped
+	rec.mu.Unlock()
 	var rest []blobJob
-	for _, j := range jobs {
-		b, ok := pr.blobs[j.bin]
+	for _, j := range wr.jobs {
+		b, ok := blobs[j.bin]
 		switch {
 		case !ok:
 			rest = append(rest, j)
@@ -284,21 +299,18 @@ func (g *gitRunner) packs(ctx context.Context) ([]*gitpack.Pack, error) {
 }
 
 // scanPacks scans every blob of packs, reachable or not, each pack decoded
-// and scanned by opt.Workers goroutines, and hands every other object to
-// other (concurrently). n is about how many objects the packs hold.
-func (s *Scanner) scanPacks(ctx context.Context, packs []*gitpack.Pack, n int, opt HistoryOptions, other func(gitpack.Object)) (map[string]packedBlob, error) {
-	var err error
+// and scanned by opt.Workers goroutines. n is about how many objects the
+// packs hold. A pack that cannot be read leaves the blobs it did not hand
+// over to the caller, and the first such error is returned with the rest.
+func (s *Scanner) scanPacks(ctx context.Context, packs []*gitpack.Pack, n int, opt HistoryOptions) (map[string]packedBlob, error) {
+	var first error
 	blobs := make(map[string]packedBlob, n/2)
 	var mu sync.Mutex
-	opts := gitpack.WalkOptions{MaxSize: opt.maxSize(), Workers: opt.workers()}
+	opts := gitpack.WalkOptions{Type: gitpack.Blob, MaxSize: opt.maxSize(), Workers: opt.workers(), ReuseBlobData: true}
 	for _, p := range packs {
-		err = p.Walk(opts, func(o gitpack.Object) error {
+		err := p.Walk(opts, func(o gitpack.Object) error {
 			if err := ctx.Err(); err != nil {
 				return err
-			}
-			if o.Type != gitpack.Blob {
-				other(o)
-				return nil
 			}
 			b := packedBlob{size: o.Size, skipped: o.Data == nil || IsBinary(o.Data)}
 			if !b.skipped {
@@ -309,11 +321,11 @@ func (s *Scanner) scanPacks(ctx context.Context, packs []*gitpack.Pack, n int, o
 			mu.Unlock()
 			return nil
 		})
-		if err != nil {
-			break
+		if first == nil {
+			first = err
 		}
 	}
-	return blobs, err
+	return blobs, first
 }
 
 // walk runs git log with args and hands walkLog's blobs to blob, counting

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"slices"
 	"sort"
@@ -61,6 +62,20 @@ func (t *treeSource) add(o gitpack.Object) {
 		t.bytes += int64(len(o.Data))
 	}
 	t.mu.Unlock()
+}
+
+// readPacks keeps the trees of packs, each pack decoded by workers
+// goroutines. A pack that cannot be read leaves its trees to git cat-file;
+// only the context's error is returned.
+func (t *treeSource) readPacks(ctx context.Context, packs []*gitpack.Pack, workers int) error {
+	opt := gitpack.WalkOptions{Type: gitpack.Tree, Workers: workers}
+	for _, p := range packs {
+		p.Walk(opt, func(o gitpack.Object) error {
+			t.add(o)
+			return ctx.Err()
+		})
+	}
+	return ctx.Err()
 }
 
 // tree returns the tree with binary ID id, not indexed unless it was used
@@ -316,15 +331,18 @@ func (d *treeDiff) diff(old, new []byte) error {
 // tree is a tree object with the offsets of its entries.
 type tree struct {
 	data []byte
-	offs []int // where each entry starts, then len(data); nil until same indexes it
+	offs []int32 // where each entry starts, then len(data); nil until same indexes it
 }
 
-var emptyTree = tree{offs: []int{0}}
+var emptyTree = tree{offs: []int32{0}}
 
 var errMalformedTree = errors.New("scan: malformed tree object")
 
 // len returns the number of entries.
 func (t *tree) len() int { return len(t.offs) - 1 }
+
+// maxTreeSize bounds the size of a tree object, whose offsets are int32s.
+const maxTreeSize = math.MaxInt32
 
 // raw returns entry i as stored.
 func (t *tree) raw(i int) []byte { return t.data[t.offs[i]:t.offs[i+1]] }
@@ -355,38 +373,41 @@ func (t *tree) entry(i, hashSize int) (treeEntry, error) {
 // if an entry of n starts where one of t's does, counting from the end.
 // Indexing n reads only the entries in between.
 func (t *tree) same(n *tree, hashSize int) (from, nto, oto int, err error) {
-	p := commonPrefix(t.data, n.data)
+	if len(n.data) > maxTreeSize {
+		return 0, 0, 0, errMalformedTree
+	}
+	p := int32(commonPrefix(t.data, n.data))
 	from = sort.Search(t.len(), func(i int) bool { return t.offs[i+1] > p })
-	start := t.offs[from]
+	start := int(t.offs[from])
 	s := commonSuffix(t.data[start:], n.data[start:])
-	jo := sort.Search(t.len(), func(i int) bool { return t.offs[i] >= len(t.data)-s })
-	shift := len(n.data) - len(t.data)
-	q := -1 // where t's entry jo starts in n
+	jo := sort.Search(t.len(), func(i int) bool { return int(t.offs[i]) >= len(t.data)-s })
+	shift := int32(len(n.data) - len(t.data))
+	q := int32(-1) // where t's entry jo starts in n
 	if jo < t.len() {
 		q = t.offs[jo] + shift
 	}
 	if n.offs == nil {
 		middle := len(n.data) - start
 		if q >= 0 {
-			middle = q - start
+			middle = int(q) - start
 		}
-		offs := make([]int, from, from+middle/32+t.len()-jo+2)
+		offs := make([]int32, from, from+middle/32+t.len()-jo+2)
 		copy(offs, t.offs[:from])
 		i := start
-		for i < len(n.data) && i != q {
-			offs = append(offs, i)
+		for i < len(n.data) && i != int(q) {
+			offs = append(offs, int32(i))
 			nul := bytes.IndexByte(n.data[i:], 0)
 			if nul < 3 || i+nul+1+hashSize > len(n.data) {
 				return 0, 0, 0, errMalformedTree
 			}
 			i += nul + 1 + hashSize
 		}
-		if i == q {
+		if i == int(q) {
 			for _, o := range t.offs[jo:t.len()] {
 				offs = append(offs, o+shift)
 			}
 		}
-		n.offs = append(offs, len(n.data))
+		n.offs = append(offs, int32(len(n.data)))
 	}
 	nto, oto = n.len(), t.len()
 	if q >= 0 {

@@ -117,7 +117,7 @@ func packWalk(t *testing.T, dir string) []introduced {
 	for _, p := range packs {
 		defer p.Close()
 	}
-	if _, err := NewScanner().scanPacks(ctx, packs, 0, HistoryOptions{}, trees.add); err != nil {
+	if err := trees.readPacks(ctx, packs, 2); err != nil {
 		t.Fatal(err)
 	}
 	revs, err := g.revisions(ctx)

@@ -14,7 +14,7 @@ func FuzzPatch(f *testing.F) {
 	f.Add([]byte{}, []byte{0, 2, 2, 'h', 'i'})                             // insert only
 	f.Add([]byte("abc"), []byte{3, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x90, 3}) // lying result size
 	f.Fuzz(func(t *testing.T, base, delta []byte) {
-		out, err := patch(base, delta)
+		out, err := patch(nil, base, delta)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v is not ErrCorrupt", err)
@@ -48,7 +48,7 @@ func TestPatchLargeCopies(t *testing.T) {
 		// Copy from offset 0 (no offset bytes), size in three bytes.
 		delta = append(delta, 0x80|0x10|0x20|0x40, byte(len(base)), byte(len(base)>>8), byte(len(base)>>16))
 	}
-	out, err := patch(base, delta)
+	out, err := patch(nil, base, delta)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,6 +81,10 @@ type Pack struct {
 	ids      []byte   // the index's sorted object IDs, hashSize bytes each
 	offsets  []uint64 // offset of ids[i]
 	order    []int32  // index positions sorted by offset
+
+	layoutOnce sync.Once // the layout is parsed by the first Walk
+	lay        *layout
+	layErr     error
 }
 
 // Open opens the pack file at path (…/pack-*.pack) and its index (.idx).
@@ -298,16 +303,23 @@ type WalkOptions struct {
 	CacheBytes int64
 	// Workers is the number of goroutines decoding the pack (default 1).
 	Workers int
+	// ReuseBlobData lets Walk reuse the memory of a blob's Data once fn has
+	// returned: fn must not keep it, or anything sliced from it. A walk
+	// that scans blobs and forgets them then allocates a fraction of what
+	// the pack holds.
+	ReuseBlobData bool
 }
 
 // Walk calls fn for every object of the pack of the selected type, in the
-// order the pack stores them. With opt.Workers above one, the objects are
+// order the pack stores them. Walks after the first reuse what it learnt of
+// the pack's layout. With opt.Workers above one, the objects are
 // dealt to that many goroutines by delta family (an object stored whole and
 // the deltas that lead to it), so that no goroutine waits for or repeats
 // another's work, and fn is called concurrently. Walk stops at the first
 // error fn returns and returns it.
 func (p *Pack) Walk(opt WalkOptions, fn func(Object) error) error {
-	l, err := p.layout()
+	p.layoutOnce.Do(func() { p.lay, p.layErr = p.layout() })
+	l, err := p.lay, p.layErr
 	if err != nil {
 		return err
 	}
@@ -421,7 +433,8 @@ func (l *layout) resolveRoot(pos int32, depth int) error {
 // (those whose root position is run modulo runs), until stop is set.
 func (l *layout) walk(opt WalkOptions, run, runs int, fn func(Object) error, stop *atomic.Bool) error {
 	w := &walker{layout: l, children: make([]int32, len(l.entries)), cache: map[int32][]byte{},
-		limit: cmp.Or(opt.CacheBytes, 64<<20)}
+		limit: cmp.Or(opt.CacheBytes, 64<<20), reuse: opt.ReuseBlobData}
+	w.get = w.pool.get
 	mine := func(pos int) bool {
 		return (opt.Type == 0 || l.types[pos] == opt.Type) && int(l.roots[pos])%runs == run
 	}
@@ -456,6 +469,9 @@ func (l *layout) walk(opt WalkOptions, run, runs int, fn func(Object) error, sto
 		if err := fn(obj); err != nil {
 			return err
 		}
+		if obj.Data != nil && w.cache[int32(pos)] == nil {
+			w.release(int32(pos), obj.Data)
+		}
 	}
 	return nil
 }
@@ -471,6 +487,9 @@ type walker struct {
 	src      bytes.Reader
 	scratch  []byte
 	outer    []byte // the delta of the object being handed over
+	reuse    bool   // blobs' memory is reused (WalkOptions.ReuseBlobData)
+	pool     bufPool
+	get      func(uint64) []byte // pool.get
 }
 
 // releaseEvery is how far a walk moves on before it lets go of the mapped
@@ -524,8 +543,11 @@ func (w *walker) object(pos int32, max int64) (data []byte, size int64, err erro
 	if err != nil {
 		return nil, 0, err
 	}
-	if data, err = patch(b, delta); err != nil {
+	if data, err = patch(w.allocator(pos), b, delta); err != nil {
 		return nil, 0, fmt.Errorf("%w (object at %d)", err, w.p.offsets[w.p.order[pos]])
+	}
+	if w.cache[base] == nil {
+		w.release(base, b)
 	}
 	return data, int64(len(data)), nil
 }
@@ -586,7 +608,7 @@ func (w *walker) resolve(pos int32) ([]byte, error) {
 	var chain []int32
 	for p, depth := pos, 0; ; p, depth = w.bases[p], depth+1 {
 		if data, ok := w.cache[p]; ok {
-			return w.apply(data, chain)
+			return w.apply(data, p, chain)
 		}
 		if depth > maxDepth {
 			return nil, fmt.Errorf("%w: delta chain too long", ErrCorrupt)
@@ -597,31 +619,97 @@ func (w *walker) resolve(pos int32) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			data := slices.Clone(buf)
+			var data []byte
+			if alloc := w.allocator(p); alloc != nil {
+				data = alloc(e.size)
+			} else {
+				data = make([]byte, e.size)
+			}
+			copy(data, buf)
 			w.keep(p, data)
-			return w.apply(data, chain)
+			return w.apply(data, p, chain)
 		}
 		chain = append(chain, p)
 	}
 }
 
-// apply applies the deltas of chain (outermost first) to base, innermost
-// first, keeping intermediate results that other deltas still need.
-func (w *walker) apply(base []byte, chain []int32) ([]byte, error) {
+// apply applies the deltas of chain (outermost first) to base, the content
+// of basePos, innermost first, keeping intermediate results that other
+// deltas still need.
+func (w *walker) apply(base []byte, basePos int32, chain []int32) ([]byte, error) {
 	for i := len(chain) - 1; i >= 0; i-- {
 		e := w.entries[chain[i]]
 		delta, err := w.inflate(e, e.size)
 		if err != nil {
 			return nil, err
 		}
-		if base, err = patch(base, delta); err != nil {
+		next, err := patch(w.allocator(chain[i]), base, delta)
+		if err != nil {
 			return nil, fmt.Errorf("%w (object at %d)", err, w.p.offsets[w.p.order[chain[i]]])
 		}
+		if w.cache[basePos] == nil {
+			w.release(basePos, base)
+		}
+		base, basePos = next, chain[i]
 		if i > 0 {
 			w.keep(chain[i], base)
 		}
 	}
 	return base, nil
+}
+
+// allocator returns the allocator for the content of pos: the pool for a
+// blob when the walk reuses blobs' memory, or nil (new memory).
+func (w *walker) allocator(pos int32) func(uint64) []byte {
+	if w.reuse && w.types[pos] == Blob {
+		return w.get
+	}
+	return nil
+}
+
+// release hands the memory of data, the content of pos, back to the pool
+// if the walk reuses it and nothing uses it any more.
+func (w *walker) release(pos int32, data []byte) {
+	if w.reuse && w.types[pos] == Blob {
+		w.pool.put(data)
+	}
+}
+
+// bufPool keeps buffers for reuse, by power-of-two capacity.
+type bufPool struct {
+	free  [maxPoolClass + 1][][]byte
+	bytes int
+}
+
+const (
+	minPoolClass = 12       // 4 KiB
+	maxPoolClass = 24       // 16 MiB
+	maxPoolBytes = 16 << 20 // kept at most
+)
+
+// get returns a buffer of length n.
+func (p *bufPool) get(n uint64) []byte {
+	c := max(minPoolClass, bits.Len64(n-1))
+	if n == 0 || c > maxPoolClass {
+		return make([]byte, n)
+	}
+	if k := len(p.free[c]); k > 0 {
+		b := p.free[c][k-1]
+		p.free[c] = p.free[c][:k-1]
+		p.bytes -= cap(b)
+		return b[:n]
+	}
+	return make([]byte, n, 1<<c)
+}
+
+// put keeps b for reuse, if it came from get and the pool has room.
+func (p *bufPool) put(b []byte) {
+	c := bits.Len(uint(cap(b))) - 1
+	if c < minPoolClass || c > maxPoolClass || cap(b) != 1<<c || p.bytes+cap(b) > maxPoolBytes {
+		return
+	}
+	p.free[c] = append(p.free[c], b[:0])
+	p.bytes += cap(b)
 }
 
 // keep caches data as the content of pos if deltas still need it and the
@@ -646,6 +734,7 @@ func (w *walker) done(pos int32, data []byte) {
 			if data, ok := w.cache[b]; ok {
 				w.cached -= int64(len(data))
 				delete(w.cache, b)
+				w.release(b, data)
 			}
 		}
 	}
@@ -669,8 +758,9 @@ func deltaSize(b []byte) (size uint64, n int, err error) {
 	return 0, 0, fmt.Errorf("%w: bad delta size", ErrCorrupt)
 }
 
-// patch applies a Git delta to base.
-func patch(base, delta []byte) ([]byte, error) {
+// patch applies a Git delta to base, writing the result to memory from
+// alloc (nil: new memory), asked for once the delta's sizes check out.
+func patch(alloc func(uint64) []byte, base, delta []byte) ([]byte, error) {
 	srcSize, n, err := deltaSize(delta)
 	if err != nil {
 		return nil, err
@@ -688,7 +778,12 @@ func patch(base, delta []byte) ([]byte, error) {
 	if dstSize > uint64(len(delta))*uint64(max(len(base), 1)) {
 		return nil, fmt.Errorf("%w: delta result size %d", ErrCorrupt, dstSize)
 	}
-	out := make([]byte, 0, dstSize)
+	var out []byte
+	if alloc != nil {
+		out = alloc(dstSize)[:0]
+	} else {
+		out = make([]byte, 0, dstSize)
+	}
 	for i := 0; i < len(delta); {
 		c := delta[i]
 		i++

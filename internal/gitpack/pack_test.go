@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +102,9 @@ func walkAll(t testing.TB, dir string, opt WalkOptions) map[string]Object {
 			if _, dup := got[o.Hex()]; dup {
 				return fmt.Errorf("%s handed over twice", o.Hex())
 			}
+			if opt.ReuseBlobData {
+				o.Data = bytes.Clone(o.Data) // reused once fn returns
+			}
 			got[o.Hex()] = o
 			return nil
 		})
@@ -156,6 +160,12 @@ func TestWalkMatchesGit(t *testing.T) {
 		{"release", []string{"repack", "-q", "-adf"}, ofsDelta, WalkOptions{Workers: 2, CacheBytes: 1}},
 		{"workers, ref-deltas, no cache", []string{"-c", "repack.useDeltaBaseOffset=false", "repack", "-q", "-adf"}, refDelta,
 			WalkOptions{Type: Blob, Workers: 3, CacheBytes: 1}},
+		// Blobs' memory reused: whatever the cache keeps or drops, no
+		// buffer is handed over while another object still uses it.
+		{"reuse", []string{"repack", "-q", "-adf", "--depth=20"}, ofsDelta, WalkOptions{ReuseBlobData: true}},
+		{"reuse, small cache", []string{"repack", "-q", "-adf", "--depth=20"}, ofsDelta, WalkOptions{ReuseBlobData: true, CacheBytes: 3000}},
+		{"reuse, no cache, ref-deltas", []string{"-c", "repack.useDeltaBaseOffset=false", "repack", "-q", "-adf"}, refDelta,
+			WalkOptions{ReuseBlobData: true, Workers: 2, CacheBytes: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "release" {
@@ -194,6 +204,67 @@ func TestWalkMatchesGit(t *testing.T) {
 				t.Errorf("walked %d objects, git has %d", len(got), n)
 			}
 		})
+	}
+}
+
+// TestWalkReuseFanOut walks, reusing blobs' memory, a pack in which blobs
+// are deltas of one base version each other blob also derives from, so that
+// bases serve several deltas while buffers are being reused around them.
+func TestWalkReuseFanOut(t *testing.T) {
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := make([]string, 300)
+	for i := range base {
+		base[i] = fmt.Sprintf("line %d: %x", i, rng.Uint64())
+	}
+	for c := range 80 {
+		// Each version is the base with a few lines of its own, in one of
+		// a few files, so that many versions share a base.
+		lines := slices.Clone(base)
+		for range 2 {
+			lines[rng.IntN(len(lines))] = fmt.Sprintf("version %d: %x", c, rng.Uint64())
+		}
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.txt", c%4)), []byte(strings.Join(lines, "\n")), 0o644)
+		git(t, dir, "add", "-A")
+		git(t, dir, "commit", "-q", "-m", fmt.Sprintf("commit %d", c))
+	}
+	git(t, dir, "repack", "-q", "-adf", "--window=100")
+	packs, err := Glob(filepath.Join(dir, ".git", "objects"), 20)
+	if err != nil || len(packs) != 1 {
+		t.Fatal(len(packs), err)
+	}
+	l, err := packs[0].layout()
+	packs[0].Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := map[int32]int{}
+	for pos, b := range l.bases {
+		if b >= 0 && l.types[pos] == Blob {
+			children[b]++
+		}
+	}
+	shared := 0
+	for _, n := range children {
+		if n > 1 {
+			shared++
+		}
+	}
+	if shared < 5 {
+		t.Fatalf("only %d blobs are the base of more than one delta: the test does not exercise it", shared)
+	}
+	want := catAll(t, dir)
+	for _, opt := range []WalkOptions{
+		{ReuseBlobData: true},
+		{ReuseBlobData: true, CacheBytes: 20000}, // room for a few versions
+		{ReuseBlobData: true, CacheBytes: 1, Workers: 2},
+	} {
+		for id, g := range walkAll(t, dir, opt) {
+			if w := want[id]; g.Type != w.Type || !bytes.Equal(g.Data, w.Data) {
+				t.Errorf("%+v: %s: got %s of %d bytes, want %s of %d bytes", opt, id, g.Type, len(g.Data), w.Type, w.Size)
+			}
+		}
 	}
 }
 
