@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -125,16 +126,22 @@ func (s *Scanner) scanRange(ctx context.Context, g *gitRunner, opt HistoryOption
 	if err := g.treeBlobs(ctx, since, seen); err != nil {
 		return err
 	}
+	return s.readBlobs(ctx, g, opt.Options, rec, func(send func(blobJob) error) error {
+		return g.walk(ctx, logCommand("^"+since), seen, rec, send)
+	})
+}
+
+// logCommand returns the arguments of the git log that names each blob of
+// revs (all refs and then revs) with the commit and path that first
+// introduced it, as walkLog parses it.
+func logCommand(revs ...string) []string {
 	// Every flag that the user's configuration could change is spelled out:
 	// log.showRoot=false would hide the root commit's files, color.ui=always
 	// and log.showSignature would corrupt the output, and
 	// i18n.logOutputEncoding would re-encode names.
-	logArgs := []string{"-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse", "--no-renames",
+	return append([]string{"-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse", "--no-renames",
 		"--raw", "--root", "--no-color", "--no-show-signature", "--encoding=UTF-8", "--no-abbrev", "-z",
-		"--diff-merges=first-parent", "--format=%x01%H%x00%an%x00%ae%x00%aI", "^" + since}
-	return s.readBlobs(ctx, g, opt.Options, rec, func(send func(blobJob) error) error {
-		return g.walk(ctx, logArgs, seen, rec, send)
-	})
+		"--diff-merges=first-parent", "--format=%x01%H%x00%an%x00%ae%x00%aI"}, revs...)
 }
 
 // recorder adds what a history scan finds to its result.
@@ -173,6 +180,9 @@ func (r *recorder) skipped(n int64) {
 // (walkHistory) while the packs' blobs are scanned, and the blobs the walk
 // names that no pack holds are read through git cat-file. Commits are named
 // by ID only: ScanHistory asks git for the authors of those with findings.
+//
+// When the trees do not fit in maxTreeBytes, `git log --raw` walks the
+// history instead, beside the blob scan.
 func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions, rec *recorder, headc <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -200,7 +210,8 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	}()
 	trees := newTreeSource(g, n/2)
 	defer trees.close()
-	if err := trees.readPacks(ctx, packs, opt.workers()); err != nil {
+	inProcess, err := trees.readPacks(ctx, packs, opt.workers())
+	if err != nil {
 		return err
 	}
 	rr := <-revc
@@ -217,15 +228,22 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	walkc := make(chan walkResult, 1)
 	go func() {
 		var r walkResult
-		if r.err = <-headc; r.err == nil {
-			r.jobs = make([]blobJob, 0, n/2)
+		r.jobs = make([]blobJob, 0, n/2)
+		keep := func(j blobJob) error {
+			r.jobs = append(r.jobs, j)
+			return nil
+		}
+		if r.err = <-headc; r.err == nil && inProcess {
 			r.skipped, r.err = walkHistory(ctx, trees, rr.revs, func(j blobJob) error {
 				if rec.cfg.AllowsPath(j.path) {
 					return errSkip
 				}
-				r.jobs = append(r.jobs, j)
-				return nil
+				return keep(j)
 			})
+			trees.drop() // their memory serves the blob scan
+		} else if r.err == nil {
+			trees.drop()
+			r.err = g.walk(ctx, logCommand(), map[string]bool{}, rec, keep) // counts commits and skips itself
 		}
 		if r.err != nil {
 			cancel()
@@ -240,12 +258,18 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rec.mu.Lock()
-	rec.res.Stats.Commits = int64(len(rr.revs))
-	rec.res.Stats.Skipped += wr.skipped
-	rec.mu.Unlock()
+	if inProcess {
+		rec.mu.Lock()
+		rec.res.Stats.Commits = int64(len(rr.revs))
+		rec.res.Stats.Skipped += wr.skipped
+		rec.mu.Unlock()
+	}
 	var rest []blobJob
 	for _, j := range wr.jobs {
+		if j.bin == "" {
+			bin, _ := hex.DecodeString(j.id)
+			j.bin = string(bin)
+		}
 		b, ok := blobs[j.bin]
 		switch {
 		case !ok:

@@ -38,44 +38,64 @@ type treeSource struct {
 	mu    sync.Mutex
 	trees map[string]*tree // by binary ID
 	bytes int64
+	full  bool // a tree was left out for want of room
 
 	cat *catFile // started on the first miss
 }
 
 // maxTreeBytes bounds the tree content a treeSource keeps in memory.
-const maxTreeBytes = 512 << 20
+var maxTreeBytes int64 = 256 << 20
 
 // newTreeSource returns an empty treeSource with room for about n trees.
 func newTreeSource(g *gitRunner, n int) *treeSource {
 	return &treeSource{g: g, trees: make(map[string]*tree, n)}
 }
 
-// add keeps o if it is a tree and the bound allows. It is safe for
-// concurrent use.
-func (t *treeSource) add(o gitpack.Object) {
+// add keeps o if it is a tree and reports whether the bound allowed it. It
+// is safe for concurrent use.
+func (t *treeSource) add(o gitpack.Object) bool {
 	if o.Type != gitpack.Tree {
-		return
+		return true
 	}
 	t.mu.Lock()
-	if t.bytes+int64(len(o.Data)) <= maxTreeBytes {
-		t.trees[string(o.ID)] = &tree{data: o.Data}
-		t.bytes += int64(len(o.Data))
+	defer t.mu.Unlock()
+	if t.bytes+int64(len(o.Data)) > maxTreeBytes {
+		t.full = true
+		return false
 	}
+	t.trees[string(o.ID)] = &tree{data: o.Data}
+	t.bytes += int64(len(o.Data))
+	return true
+}
+
+// drop lets go of the trees.
+func (t *treeSource) drop() {
+	t.mu.Lock()
+	t.trees, t.bytes = map[string]*tree{}, 0
 	t.mu.Unlock()
 }
 
+// errTreesFull stops reading trees that do not fit.
+var errTreesFull = errors.New("scan: too many trees to keep")
+
 // readPacks keeps the trees of packs, each pack decoded by workers
-// goroutines. A pack that cannot be read leaves its trees to git cat-file;
-// only the context's error is returned.
-func (t *treeSource) readPacks(ctx context.Context, packs []*gitpack.Pack, workers int) error {
+// goroutines, and reports whether they all fit in maxTreeBytes. A pack that
+// cannot be read leaves its trees to git cat-file; only the context's error
+// is returned.
+func (t *treeSource) readPacks(ctx context.Context, packs []*gitpack.Pack, workers int) (fit bool, err error) {
 	opt := gitpack.WalkOptions{Type: gitpack.Tree, Workers: workers}
 	for _, p := range packs {
-		p.Walk(opt, func(o gitpack.Object) error {
-			t.add(o)
+		err := p.Walk(opt, func(o gitpack.Object) error {
+			if !t.add(o) {
+				return errTreesFull
+			}
 			return ctx.Err()
 		})
+		if errors.Is(err, errTreesFull) {
+			return false, nil
+		}
 	}
-	return ctx.Err()
+	return true, ctx.Err()
 }
 
 // tree returns the tree with binary ID id, not indexed unless it was used

@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/latchhq/latch/scan/scantest"
+	"github.com/latchhq/latch/token"
 )
 
 // histRepo builds a repository commit by commit with Git's plumbing, so
@@ -117,8 +120,8 @@ func packWalk(t *testing.T, dir string) []introduced {
 	for _, p := range packs {
 		defer p.Close()
 	}
-	if err := trees.readPacks(ctx, packs, 2); err != nil {
-		t.Fatal(err)
+	if fit, err := trees.readPacks(ctx, packs, 2); err != nil || !fit {
+		t.Fatal(fit, err)
 	}
 	revs, err := g.revisions(ctx)
 	if err != nil {
@@ -319,5 +322,44 @@ func TestTreeSameCraftedSuffix(t *testing.T) {
 	emptyTree.same(o2, 20)
 	if from, nto, oto, _ := o2.same(n2, 20); from != 0 || nto != 1 || oto != 1 {
 		t.Fatalf("shared last entry: new [%d, %d), old [%d, %d); want both [0, 1)", from, nto, from, oto)
+	}
+}
+
+// TestScanHistoryTreesOverBound scans a history whose trees do not fit in
+// maxTreeBytes: git log walks it instead, with the same report.
+func TestScanHistoryTreesOverBound(t *testing.T) {
+	r := newHistRepo(t)
+	g := scantest.New(21)
+	first, second := g.Latch(token.Personal), g.Latch(token.API)
+	r.write("conf/app.env", "TOKEN="+first+"\n", 0o644)
+	r.write("README", "hello\n", 0o644)
+	c1 := r.commit("refs/heads/main", 1)
+	r.write("conf/app.env", "TOKEN=${TOKEN}\n", 0o644)
+	r.write("src/client.py", "API = '"+second+"'\n", 0o644)
+	r.commit("refs/heads/main", 2, c1)
+	r.git("repack", "-q", "-adf")
+
+	scanWith := func(bound int64) *Result {
+		t.Helper()
+		defer func(n int64) { maxTreeBytes = n }(maxTreeBytes)
+		maxTreeBytes = bound
+		res, err := NewScanner().ScanHistory(context.Background(), r.dir, HistoryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	in, logged := scanWith(1<<30), scanWith(100)
+	if len(in.Findings) != 2 || in.Stats.Commits != 2 {
+		t.Fatalf("in process: %d findings, stats %+v", len(in.Findings), in.Stats)
+	}
+	if in.Stats != logged.Stats || len(logged.Findings) != len(in.Findings) {
+		t.Fatalf("stats %+v, %d findings; through git log %+v, %d", in.Stats, len(in.Findings), logged.Stats, len(logged.Findings))
+	}
+	for i, f := range in.Findings {
+		l := logged.Findings[i]
+		if f.Secret != l.Secret || f.Path != l.Path || *f.Origin != *l.Origin || f.Origin.Author != "Ada" {
+			t.Errorf("finding %d: %+v %+v; through git log %+v %+v", i, f, f.Origin, l, l.Origin)
+		}
 	}
 }
