@@ -24,21 +24,19 @@ import (
 
 // This file walks a repository's history in process for ScanHistory: git
 // rev-list orders the commits and names their trees, the trees come from
-// the pack files as they are read for blobs, and each commit's tree is
-// compared with its first parent's the way `git log --raw
-// --diff-merges=first-parent` compares them, without a second process
-// formatting and parsing a raw diff of every commit.
+// the pack files, and each commit's tree is compared with its first
+// parent's the way `git log --raw --diff-merges=first-parent` compares
+// them, without a second process formatting and parsing a raw diff of
+// every commit.
 
-// treeSource holds the trees of a repository's packs, kept while the packs
-// are walked for blobs. The trees it does not hold (loose, in alternates, or
-// over its memory bound) are read through `git cat-file --batch`.
+// treeSource holds the trees of a repository's packs. The trees no pack
+// holds (loose, in alternates) are read through `git cat-file --batch`.
 type treeSource struct {
 	g *gitRunner
 
 	mu    sync.Mutex
 	trees map[string]*tree // by binary ID
 	bytes int64
-	full  bool // a tree was left out for want of room
 
 	cat *catFile // started on the first miss
 }
@@ -60,7 +58,6 @@ func (t *treeSource) add(o gitpack.Object) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.bytes+int64(len(o.Data)) > maxTreeBytes {
-		t.full = true
 		return false
 	}
 	t.trees[string(o.ID)] = &tree{data: o.Data}
@@ -243,8 +240,8 @@ func walkHistory(ctx context.Context, src *treeSource, revs []revision, blob fun
 		if r.parent != nil {
 			var ok bool
 			if parent, ok = trees[string(r.parent)]; !ok {
-				// Not listed before its child: a shallow or grafted
-				// history. Git log would show the commit whole.
+				// rev-list lists parents first; should one not be
+				// listed, the commit is taken whole.
 				parent = nil
 			}
 		}
