@@ -55,13 +55,15 @@ type blobJob struct {
 // was found in (at any path).
 //
 // The whole history is read from the pack files directly (internal/gitpack):
-// blobs are scanned in pack order by opt.Workers goroutines while git
-// rev-list orders the commits, then each commit's tree is compared with its
-// first parent's in process. A range (opt.Since) is usually a small part of
+// the trees first, while git rev-list orders the commits, then the blobs,
+// scanned in pack order by opt.Workers goroutines while each commit's tree
+// is compared with its first parent's in process. A range (opt.Since) is usually a small part of
 // the repository: `git log --raw` names its blobs and `git cat-file --batch`
 // reads just those. Objects no pack holds (loose, in alternates) are read
 // through git cat-file either way.
 func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOptions) (*Result, error) {
+	ctx, cancel := context.WithCancel(ctx) // stops the HEAD listing on an early return
+	defer cancel()
 	g := &gitRunner{bin: cmp.Or(opt.Git, "git"), dir: dir}
 	if _, err := g.output(ctx, "rev-parse", "--git-dir"); err != nil {
 		return nil, fmt.Errorf("scan: %s is not a git repository: %w", dir, err)
@@ -139,8 +141,11 @@ func logCommand(revs ...string) []string {
 	// log.showRoot=false would hide the root commit's files, color.ui=always
 	// and log.showSignature would corrupt the output, and
 	// i18n.logOutputEncoding would re-encode names.
+	// So would diff.orderFile (the order of a commit's paths) and
+	// diff.relative (paths outside the current directory left out).
 	return append([]string{"-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse", "--no-renames",
 		"--raw", "--root", "--no-color", "--no-show-signature", "--encoding=UTF-8", "--no-abbrev", "-z",
+		"-O/dev/null", "--no-relative",
 		"--diff-merges=first-parent", "--format=%x01%H%x00%an%x00%ae%x00%aI"}, revs...)
 }
 
@@ -200,16 +205,23 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 		n += p.Len()
 	}
 	type revsResult struct {
-		revs []revision
-		err  error
+		revs     []revision
+		replaced bool
+		err      error
 	}
 	revc := make(chan revsResult, 1)
 	go func() {
-		revs, err := g.revisions(ctx)
-		revc <- revsResult{revs, err}
+		var r revsResult
+		if r.replaced, r.err = g.replacements(ctx); r.err == nil {
+			r.revs, r.err = g.revisions(ctx)
+		}
+		revc <- r
 	}()
-	trees := newTreeSource(g, n/2)
-	defer trees.close()
+	trees := newTreeSource(g, min(n/2, presize))
+	defer func() {
+		cancel() // first: a cat-file left mid-answer exits
+		trees.close()
+	}()
 	inProcess, err := trees.readPacks(ctx, packs, opt.workers())
 	if err != nil {
 		return err
@@ -218,6 +230,9 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	if rr.err != nil {
 		return rr.err
 	}
+	// Replacement objects would apply to commits (rev-list reads them) but
+	// not to the trees read from the packs: git log reads both alike.
+	inProcess = inProcess && !rr.replaced
 
 	// The walk runs beside the blob scan.
 	type walkResult struct {
@@ -228,7 +243,7 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	walkc := make(chan walkResult, 1)
 	go func() {
 		var r walkResult
-		r.jobs = make([]blobJob, 0, n/2)
+		r.jobs = make([]blobJob, 0, min(n/2, presize))
 		keep := func(j blobJob) error {
 			r.jobs = append(r.jobs, j)
 			return nil
@@ -300,8 +315,12 @@ type packedBlob struct {
 	findings []Finding
 }
 
-// packs opens the repository's pack files. Packs that cannot be opened are
-// left out: git cat-file reads their objects.
+// presize bounds the room made in advance for a repository's objects.
+const presize = 1 << 16
+
+// packs opens the repository's pack files. Packs that cannot be opened (for
+// instance one a fetch is still writing) are left out: git cat-file reads
+// their objects.
 func (g *gitRunner) packs(ctx context.Context) ([]*gitpack.Pack, error) {
 	out, err := g.output(ctx, "rev-parse", "--git-path", "objects", "--show-object-format")
 	if err != nil {
@@ -315,9 +334,15 @@ func (g *gitRunner) packs(ctx context.Context) ([]*gitpack.Pack, error) {
 	if !filepath.IsAbs(objects) {
 		objects = filepath.Join(g.dir, objects)
 	}
-	packs, err := gitpack.Glob(objects, gitpack.HashSize(lines[1]))
+	names, err := filepath.Glob(filepath.Join(objects, "pack", "pack-*.pack"))
 	if err != nil {
-		return nil, nil
+		return nil, err
+	}
+	var packs []*gitpack.Pack
+	for _, name := range names {
+		if p, err := gitpack.Open(name, gitpack.HashSize(lines[1])); err == nil {
+			packs = append(packs, p)
+		}
 	}
 	return packs, nil
 }
@@ -328,7 +353,7 @@ func (g *gitRunner) packs(ctx context.Context) ([]*gitpack.Pack, error) {
 // over to the caller, and the first such error is returned with the rest.
 func (s *Scanner) scanPacks(ctx context.Context, packs []*gitpack.Pack, n int, opt HistoryOptions) (map[string]packedBlob, error) {
 	var first error
-	blobs := make(map[string]packedBlob, n/2)
+	blobs := make(map[string]packedBlob, min(n/2, presize))
 	var mu sync.Mutex
 	opts := gitpack.WalkOptions{Type: gitpack.Blob, MaxSize: opt.maxSize(), Workers: opt.workers(), ReuseBlobData: true}
 	for _, p := range packs {
@@ -502,8 +527,27 @@ type catFile struct {
 	cmd     *exec.Cmd
 	in      io.WriteCloser
 	out     *bufio.Reader
-	stderr  bytes.Buffer
+	stderr  syncBuffer
 	pending chan blobJob
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's stderr to be written
+// to while it is read.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (g *gitRunner) startCatFile(ctx context.Context) (*catFile, error) {

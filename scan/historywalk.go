@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -123,11 +124,16 @@ func (t *treeSource) read(ctx context.Context, id []byte) ([]byte, error) {
 		t.cat = c
 	}
 	hexID := hex.EncodeToString(id)
-	if _, err := io.WriteString(t.cat.in, hexID+"\n"); err != nil {
-		return nil, fmt.Errorf("scan: git cat-file: %w: %s", err, strings.TrimSpace(t.cat.stderr.String()))
+	_, err := io.WriteString(t.cat.in, hexID+"\n")
+	var typ string
+	var data []byte
+	if err == nil {
+		typ, data, err = readBatchObject(t.cat.out, hexID)
 	}
-	typ, data, err := readBatchObject(t.cat.out, hexID)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // the cause, not the process it killed
+		}
 		return nil, fmt.Errorf("scan: git cat-file: %w: %s", err, strings.TrimSpace(t.cat.stderr.String()))
 	}
 	if typ != "tree" {
@@ -168,6 +174,21 @@ func readBatchObject(r *bufio.Reader, id string) (typ string, data []byte, err e
 		return "", nil, err
 	}
 	return f[1], data[:size], nil
+}
+
+// replacements reports whether git replaces objects in this repository
+// (`git replace`): refs under refs/replace/, or GIT_REPLACE_REF_BASE, and
+// GIT_NO_REPLACE_OBJECTS unset.
+func (g *gitRunner) replacements(ctx context.Context) (bool, error) {
+	if _, off := os.LookupEnv("GIT_NO_REPLACE_OBJECTS"); off {
+		return false, nil
+	}
+	base := cmp.Or(os.Getenv("GIT_REPLACE_REF_BASE"), "refs/replace/")
+	out, err := g.output(ctx, "for-each-ref", "--count=1", "--format=%(refname)", "--", base)
+	if err != nil {
+		return false, fmt.Errorf("scan: listing replacement refs: %w", err)
+	}
+	return len(bytes.TrimSpace(out)) > 0, nil
 }
 
 // revision is a commit as the history walk needs it: its ID, its tree's and
@@ -254,7 +275,8 @@ func walkHistory(ctx context.Context, src *treeSource, revs []revision, blob fun
 }
 
 // treeDiff names the regular files of a tree that an older tree does not
-// hold at the same path with the same content, depth first in Git's order.
+// hold at the same path with the same content, depth first in the order the
+// tree stores them, leaving out blobs it named before and all-zero IDs.
 type treeDiff struct {
 	ctx  context.Context
 	src  *treeSource
@@ -369,7 +391,8 @@ func (t *tree) entry(i, hashSize int) (treeEntry, error) {
 	d := t.raw(i)
 	var e treeEntry
 	j := 0
-	for ; j < len(d) && j < 7 && d[j] >= '0' && d[j] <= '7'; j++ {
+	// Any number of octal digits, as Git reads them.
+	for ; j < len(d) && d[j] >= '0' && d[j] <= '7'; j++ {
 		e.mode = e.mode<<3 | uint32(d[j]-'0')
 	}
 	name := len(d) - hashSize - 1 // where the name ends
@@ -508,13 +531,15 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// fillAuthors sets the author, e-mail and date of each finding's commit,
-// asking git once for all of them (the history walk names commits only).
+// fillAuthors sets the author, e-mail and date of the findings' commits not
+// known yet, asking git once for all of them (the in-process history walk
+// names commits only).
 func (g *gitRunner) fillAuthors(ctx context.Context, fs []Finding) error {
 	var ids []string
 	seen := map[string]bool{}
 	for _, f := range fs {
-		if o := f.Origin; o != nil && !seen[o.Commit] {
+		// Commits named by git log come with their author.
+		if o := f.Origin; o != nil && o.Date.IsZero() && !seen[o.Commit] {
 			seen[o.Commit] = true
 			ids = append(ids, o.Commit)
 		}
@@ -540,7 +565,7 @@ func (g *gitRunner) fillAuthors(ctx context.Context, fs []Finding) error {
 		authors[fields[i]] = fields[i+1 : i+4]
 	}
 	for _, f := range fs {
-		if o := f.Origin; o != nil {
+		if o := f.Origin; o != nil && seen[o.Commit] {
 			a, ok := authors[o.Commit]
 			if !ok {
 				return fmt.Errorf("scan: git log did not show commit %s", o.Commit)

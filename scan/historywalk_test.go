@@ -87,9 +87,7 @@ type introduced struct{ blob, path, commit string }
 func logWalk(t *testing.T, dir string) []introduced {
 	t.Helper()
 	g := &gitRunner{bin: "git", dir: dir}
-	cmd := g.command(context.Background(), "-c", "core.quotepath=off", "log", "--all", "--date-order", "--reverse",
-		"--no-renames", "--raw", "--root", "--no-color", "--no-abbrev", "-z", "--diff-merges=first-parent",
-		"--format=%x01%H%x00%an%x00%ae%x00%aI")
+	cmd := g.command(context.Background(), logCommand()...)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
@@ -172,8 +170,18 @@ func checkWalks(t *testing.T, r *histRepo, what string) {
 // TestWalkHistoryCases compares walkHistory with git log on the cases its
 // tree comparison could get wrong.
 func TestWalkHistoryCases(t *testing.T) {
+	// A user's diff.orderFile must not change which of a commit's paths
+	// git log names first (the in-process walk takes the tree's order).
+	order := filepath.Join(t.TempDir(), "order")
+	os.WriteFile(order, []byte("z*\n"), 0o644)
+	cfg := filepath.Join(t.TempDir(), "gitconfig")
+	os.WriteFile(cfg, []byte("[diff]\n\torderFile = "+order+"\n"), 0o644)
+	t.Setenv("GIT_CONFIG_GLOBAL", cfg)
+
 	r := newHistRepo(t)
 	r.write("a", "one\n", 0o644)
+	r.write("dup", "twelve\n", 0o644)
+	r.write("zdup", "twelve\n", 0o644) // one blob at two paths of a commit
 	r.write("a.b", "two\n", 0o644)
 	r.write("a-b/x", "three\n", 0o644)
 	r.write("ab/x", "four\n", 0o644)
@@ -361,5 +369,42 @@ func TestScanHistoryTreesOverBound(t *testing.T) {
 		if f.Secret != l.Secret || f.Path != l.Path || *f.Origin != *l.Origin || f.Origin.Author != "Ada" {
 			t.Errorf("finding %d: %+v %+v; through git log %+v %+v", i, f, f.Origin, l, l.Origin)
 		}
+	}
+}
+
+// TestTreeEntryLongMode reads a mode written with a leading zero, which Git
+// accepts (any number of octal digits).
+func TestTreeEntryLongMode(t *testing.T) {
+	tr := &tree{data: []byte("00100644 x\x00" + strings.Repeat("i", 20))}
+	if _, _, _, err := emptyTree.same(tr, 20); err != nil {
+		t.Fatal(err)
+	}
+	e, err := tr.entry(0, 20)
+	if err != nil || !e.isRegular() || string(e.name) != "x" {
+		t.Fatalf("entry %+v, %v", e, err)
+	}
+}
+
+// TestScanHistoryReplacedTree scans a history whose tree is replaced (git
+// replace): reported as git log shows it, the replacement's content.
+func TestScanHistoryReplacedTree(t *testing.T) {
+	r := newHistRepo(t)
+	g := scantest.New(22)
+	shown, hidden := g.Latch(token.Personal), g.Latch(token.API)
+	r.write("a.env", "TOKEN="+shown+"\n", 0o644)
+	r.git("add", "-A")
+	replacement := r.git("write-tree")
+	os.Remove(filepath.Join(r.dir, "a.env"))
+	r.write("b.env", "TOKEN="+hidden+"\n", 0o644)
+	c := r.commit("refs/heads/main", 1)
+	r.git("replace", r.git("rev-parse", c+"^{tree}"), replacement)
+	r.git("repack", "-q", "-adf")
+
+	res, err := NewScanner().ScanHistory(context.Background(), r.dir, HistoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) != 1 || res.Findings[0].Secret != shown || res.Findings[0].Path != "a.env" {
+		t.Fatalf("findings %+v", res.Findings)
 	}
 }

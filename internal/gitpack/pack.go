@@ -285,7 +285,9 @@ type Object struct {
 	// Size is the object's size in bytes.
 	Size int64
 	// Data is the object's content, or nil for a blob over the walk's
-	// limit. It is never modified afterwards and may be kept.
+	// limit. It must not be modified (later deltas may be decoded from
+	// it). It may be kept, unless the walk reuses blobs' memory
+	// (WalkOptions.ReuseBlobData).
 	Data []byte
 }
 
@@ -505,8 +507,14 @@ const maxDepth = 10000
 func (w *walker) object(pos int32, max int64) (data []byte, size int64, err error) {
 	e := w.entries[pos]
 	base := w.bases[pos]
-	if _, cached := w.cache[pos]; base < 0 || cached {
-		if base < 0 && max > 0 && e.size > uint64(max) {
+	if cached, ok := w.cache[pos]; ok {
+		if max > 0 && int64(len(cached)) > max {
+			return nil, int64(len(cached)), nil
+		}
+		return cached, int64(len(cached)), nil
+	}
+	if base < 0 {
+		if max > 0 && e.size > uint64(max) {
 			return nil, int64(e.size), nil
 		}
 		data, err = w.resolve(pos)
