@@ -42,7 +42,8 @@ type treeSource struct {
 	cat *catFile // started on the first miss
 }
 
-// maxTreeBytes bounds the tree content a treeSource keeps in memory.
+// maxTreeBytes bounds the memory the trees a treeSource keeps from the
+// packs take.
 var maxTreeBytes int64 = 256 << 20
 
 // newTreeSource returns an empty treeSource with room for about n trees.
@@ -58,11 +59,17 @@ func (t *treeSource) add(o gitpack.Object) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.bytes+int64(len(o.Data)) > maxTreeBytes {
+	if _, dup := t.trees[string(o.ID)]; dup {
+		return true // in two packs
+	}
+	// What a tree costs besides its content: the map entry, the tree and
+	// its index (about one int32 per 32 bytes).
+	size := int64(len(o.Data)) + 96 + int64(len(o.Data))/8
+	if t.bytes+size > maxTreeBytes {
 		return false
 	}
 	t.trees[string(o.ID)] = &tree{data: o.Data}
-	t.bytes += int64(len(o.Data))
+	t.bytes += size
 	return true
 }
 
