@@ -81,6 +81,7 @@ type Pack struct {
 	ids      []byte   // the index's sorted object IDs, hashSize bytes each
 	offsets  []uint64 // offset of ids[i]
 	order    []int32  // index positions sorted by offset
+	sorted   []uint64 // the offsets of order, for binary searches
 
 	layoutOnce sync.Once // the layout is parsed by the first Walk
 	lay        *layout
@@ -176,13 +177,20 @@ func (p *Pack) parseIndex(idx []byte) error {
 		}
 		p.offsets[i] = off
 	}
-	p.order = make([]int32, n)
-	for i := range p.order {
-		p.order[i] = int32(i)
+	// Sorted as pairs, whose comparisons read memory in order.
+	type offsetAt struct {
+		off uint64
+		idx int32
 	}
-	slices.SortFunc(p.order, func(a, b int32) int {
-		return int(min(max(int64(p.offsets[a])-int64(p.offsets[b]), -1), 1))
-	})
+	pairs := make([]offsetAt, n)
+	for i, off := range p.offsets {
+		pairs[i] = offsetAt{off, int32(i)}
+	}
+	slices.SortFunc(pairs, func(a, b offsetAt) int { return cmp.Compare(a.off, b.off) })
+	p.order, p.sorted = make([]int32, n), make([]uint64, n)
+	for i, pr := range pairs {
+		p.order[i], p.sorted[i] = pr.idx, pr.off
+	}
 	return nil
 }
 
@@ -369,14 +377,12 @@ func (p *Pack) layout() (*layout, error) {
 	n := len(p.order)
 	l := &layout{p: p, entries: make([]entry, n), types: make([]Type, n), bases: make([]int32, n), roots: make([]int32, n)}
 	byOffset := func(off uint64) (int32, bool) {
-		i, ok := slices.BinarySearchFunc(p.order, off, func(idx int32, off uint64) int {
-			return cmp.Compare(p.offsets[idx], off)
-		})
+		i, ok := slices.BinarySearch(p.sorted, off)
 		return int32(i), ok
 	}
 	var inverse []int32 // index position → order position, for ref-deltas
-	for pos, idx := range p.order {
-		e, err := p.entryAt(p.offsets[idx])
+	for pos := range p.order {
+		e, err := p.entryAt(p.sorted[pos])
 		if err != nil {
 			return nil, err
 		}
@@ -450,7 +456,7 @@ func (l *layout) walk(opt WalkOptions, run, runs int, fn func(Object) error, sto
 		if !mine(pos) {
 			continue
 		}
-		if off := int(l.p.offsets[l.p.order[pos]]); off-mark >= releaseEvery {
+		if off := int(l.p.sorted[pos]); off-mark >= releaseEvery {
 			l.p.release(mark, off)
 			mark = off
 		}
@@ -552,7 +558,7 @@ func (w *walker) object(pos int32, max int64) (data []byte, size int64, err erro
 		return nil, 0, err
 	}
 	if data, err = patch(w.allocator(pos), b, delta); err != nil {
-		return nil, 0, fmt.Errorf("%w (object at %d)", err, w.p.offsets[w.p.order[pos]])
+		return nil, 0, fmt.Errorf("%w (object at %d)", err, w.p.sorted[pos])
 	}
 	if w.cache[base] == nil {
 		w.release(base, b)
@@ -653,7 +659,7 @@ func (w *walker) apply(base []byte, basePos int32, chain []int32) ([]byte, error
 		}
 		next, err := patch(w.allocator(chain[i]), base, delta)
 		if err != nil {
-			return nil, fmt.Errorf("%w (object at %d)", err, w.p.offsets[w.p.order[chain[i]]])
+			return nil, fmt.Errorf("%w (object at %d)", err, w.p.sorted[chain[i]])
 		}
 		if w.cache[basePos] == nil {
 			w.release(basePos, base)
