@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -407,4 +408,75 @@ func TestScanHistoryReplacedTree(t *testing.T) {
 	if len(res.Findings) != 1 || res.Findings[0].Secret != shown || res.Findings[0].Path != "a.env" {
 		t.Fatalf("findings %+v", res.Findings)
 	}
+}
+
+// FuzzTreeSame checks tree.same on arbitrary pairs of trees, the newer made
+// from the older by cutting some bytes and inserting others: it indexes the
+// newer as a full parse would, fails exactly when that parse fails, and
+// every entry it leaves out of the comparison is, byte for byte, the older
+// tree's entry at the same place from the start or from the end.
+func FuzzTreeSame(f *testing.F) {
+	id := strings.Repeat("i", 20)
+	entries := "100644 a\x00" + id + "40000 dir\x00" + id + "100755 x y\x00" + id + "120000 z\x00" + id
+	f.Add([]byte(entries), uint16(30), []byte("100644 b\x00"+id), uint8(0))
+	f.Add([]byte(entries), uint16(40), []byte("1 "), uint8(3))
+	f.Add([]byte("40000 t\x00"+strings.Repeat("T", 20)+"1 100644 u\x00"+id), uint16(0),
+		[]byte("100644 v\x00"+strings.Repeat("V", 18)+"1 100644 u\x00"+id), uint8(60))
+	f.Add([]byte(entries), uint16(0), []byte{}, uint8(255))
+	f.Fuzz(func(t *testing.T, oldData []byte, cut uint16, insert []byte, drop uint8) {
+		const hs = 20
+		c := min(int(cut), len(oldData))
+		newData := append(append(slices.Clip(oldData[:c]), insert...), oldData[min(c+int(drop), len(oldData)):]...)
+		old := &tree{data: oldData}
+		if _, _, _, err := emptyTree.same(old, hs); err != nil {
+			if _, ok := parseTreeOffsets(oldData, hs); ok {
+				t.Fatalf("old tree refused, but parses: %v", err)
+			}
+			return
+		}
+		if want, _ := parseTreeOffsets(oldData, hs); !slices.Equal(old.offs, want) {
+			t.Fatalf("old tree indexed at %v, parses at %v", old.offs, want)
+		}
+		n := &tree{data: newData}
+		from, nto, oto, err := old.same(n, hs)
+		want, ok := parseTreeOffsets(newData, hs)
+		if (err == nil) != ok {
+			t.Fatalf("same: %v; a full parse succeeds: %v", err, ok)
+		}
+		if !ok {
+			return
+		}
+		if !slices.Equal(n.offs, want) {
+			t.Fatalf("new tree indexed at %v, parses at %v", n.offs, want)
+		}
+		if from > nto || from > oto || n.len()-nto != old.len()-oto {
+			t.Fatalf("ranges new [%d, %d) of %d, old [%d, %d) of %d", from, nto, n.len(), from, oto, old.len())
+		}
+		for i := range from {
+			if !bytes.Equal(n.raw(i), old.raw(i)) {
+				t.Fatalf("entry %d skipped but differs", i)
+			}
+		}
+		for k := range n.len() - nto {
+			if !bytes.Equal(n.raw(nto+k), old.raw(oto+k)) {
+				t.Fatalf("entry %d (old %d) skipped but differs", nto+k, oto+k)
+			}
+		}
+	})
+}
+
+// parseTreeOffsets parses a tree's entry offsets the plain way, as
+// tree.same must find them.
+func parseTreeOffsets(d []byte, hashSize int) ([]int32, bool) {
+	var offs []int32
+	i := 0
+	for i < len(d) {
+		offs = append(offs, int32(i))
+		nul := bytes.IndexByte(d[i:], 0)
+		if nul < 3 || i+nul+1+hashSize > len(d) {
+			return nil, false
+		}
+		i += nul + 1 + hashSize
+	}
+	return append(offs, int32(len(d))), true
 }
