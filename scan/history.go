@@ -236,29 +236,14 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 
 	// The walk runs beside the blob scan.
 	type walkResult struct {
-		jobs    []blobJob
-		skipped int64
-		err     error
+		jobs []blobJob
+		err  error
 	}
 	walkc := make(chan walkResult, 1)
 	go func() {
 		var r walkResult
-		r.jobs = make([]blobJob, 0, min(n/2, presize))
-		keep := func(j blobJob) error {
-			r.jobs = append(r.jobs, j)
-			return nil
-		}
-		if r.err = <-headc; r.err == nil && inProcess {
-			r.skipped, r.err = walkHistory(ctx, trees, rr.revs, func(j blobJob) error {
-				if rec.cfg.AllowsPath(j.path) {
-					return errSkip
-				}
-				return keep(j)
-			})
-			trees.drop() // their memory serves the blob scan
-		} else if r.err == nil {
-			trees.drop()
-			r.err = g.walk(ctx, logCommand(), map[string]bool{}, rec, keep) // counts commits and skips itself
+		if r.err = <-headc; r.err == nil {
+			r.jobs, r.err = walkAll(ctx, g, trees, rr.revs, inProcess, rec, min(n/2, presize))
 		}
 		if r.err != nil {
 			cancel()
@@ -273,14 +258,44 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if inProcess {
-		rec.mu.Lock()
-		rec.res.Stats.Commits = int64(len(rr.revs))
-		rec.res.Stats.Skipped += wr.skipped
-		rec.mu.Unlock()
+	return s.record(ctx, g, opt.Options, rec, wr.jobs, blobs)
+}
+
+// walkAll names every blob of the history with the commit and path that
+// first introduced it, leaving out those the allowlist skips, and counts
+// commits and skipped blobs: in process from revs and trees, or with git log
+// if not inProcess. size is the room to make for the blobs.
+func walkAll(ctx context.Context, g *gitRunner, trees *treeSource, revs []revision, inProcess bool, rec *recorder, size int) ([]blobJob, error) {
+	jobs := make([]blobJob, 0, size)
+	keep := func(j blobJob) error {
+		jobs = append(jobs, j)
+		return nil
 	}
+	if !inProcess {
+		trees.drop()
+		err := g.walk(ctx, logCommand(), map[string]bool{}, rec, keep) // counts itself
+		return jobs, err
+	}
+	skipped, err := walkHistory(ctx, trees, revs, func(j blobJob) error {
+		if rec.cfg.AllowsPath(j.path) {
+			return errSkip
+		}
+		return keep(j)
+	})
+	trees.drop() // their memory serves the blob scan
+	rec.mu.Lock()
+	rec.res.Stats.Commits = int64(len(revs))
+	rec.res.Stats.Skipped += skipped
+	rec.mu.Unlock()
+	return jobs, err
+}
+
+// record records the blobs of jobs with what scanning the packs found in
+// them (blobs, by binary ID), and reads and scans through git cat-file
+// those no pack held.
+func (s *Scanner) record(ctx context.Context, g *gitRunner, opt Options, rec *recorder, jobs []blobJob, blobs map[string]packedBlob) error {
 	var rest []blobJob
-	for _, j := range wr.jobs {
+	for _, j := range jobs {
 		if j.bin == "" {
 			bin, _ := hex.DecodeString(j.id)
 			j.bin = string(bin)
@@ -298,7 +313,7 @@ func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions,
 	if len(rest) == 0 {
 		return nil
 	}
-	return s.readBlobs(ctx, g, opt.Options, rec, func(send func(blobJob) error) error {
+	return s.readBlobs(ctx, g, opt, rec, func(send func(blobJob) error) error {
 		for _, j := range rest {
 			if err := send(j); err != nil {
 				return err
