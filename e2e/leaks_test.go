@@ -213,6 +213,48 @@ func TestLeaksCheck(t *testing.T) {
 		t.Errorf("latch scan --verify: %v", verified)
 	}
 
+	// And about what it finds in a history: a live token committed, then
+	// removed, is still live and reported with the commit that added it.
+	g := newGit(t)
+	repo := t.TempDir()
+	g.must(t, repo, "init", "-q")
+	for i, content := range []string{"TOKEN=" + active.Token + "\n", "TOKEN=${TOKEN}\n"} {
+		if err := os.WriteFile(filepath.Join(repo, "app.env"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g.must(t, repo, "add", "-A")
+		g.must(t, repo, "commit", "-qm", fmt.Sprintf("commit %d", i))
+	}
+	added := g.must(t, repo, "rev-parse", "HEAD~1")
+	g.must(t, repo, "repack", "-q", "-adf") // read from the pack, walked in process
+	out, err = exec.Command(latchBin, "scan", "--git", repo, "--format", "json", "--verify", s.URL).Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("latch scan --git --verify: %v (want exit 1)\n%s", err, out)
+	}
+	var history struct {
+		Findings []struct {
+			Path         string `json:"path"`
+			Commit       string `json:"commit"`
+			Author       string `json:"author"`
+			InHEAD       *bool  `json:"inHead"`
+			Status       string `json:"status"`
+			CredentialID string `json:"credentialId"`
+		} `json:"findings"`
+		Stats struct {
+			Commits int `json:"commits"`
+		} `json:"stats"`
+	}
+	if err := json.Unmarshal(out, &history); err != nil {
+		t.Fatalf("history report: %v\n%s", err, out)
+	}
+	if len(history.Findings) != 1 || history.Stats.Commits != 2 {
+		t.Fatalf("history report:\n%s", out)
+	}
+	if f := history.Findings[0]; f.Path != "app.env" || f.Commit != added || f.Author != "Latch E2E" ||
+		f.InHEAD == nil || *f.InHEAD || f.Status != "active" || f.CredentialID != active.ID {
+		t.Errorf("history finding: %+v", f)
+	}
+
 	// At most 100 credentials.
 	many := make([]string, 101)
 	for i := range many {
