@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/latchhq/latch/gitrepo"
 	"github.com/latchhq/latch/internal/gitpack"
@@ -30,6 +31,9 @@ const (
 	perWorker = 1 << 20
 )
 
+// packedScans counts the pushes scanned from their packs (for tests).
+var packedScans atomic.Int64
+
 // scanPush scans every blob the push adds with the latch rules, from the
 // pushed packs where it can (scanPushPacks), otherwise through git
 // (scanNewBlobs). Inline allow markers do not apply: a live credential gets
@@ -43,6 +47,8 @@ func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding
 		if out, err = s.scanNewBlobs(ctx, p); err != nil {
 			return nil, err
 		}
+	} else {
+		packedScans.Add(1)
 	}
 	// Report in a stable order: by path, then line.
 	slices.SortStableFunc(out, func(a, b *pushFinding) int {
@@ -63,15 +69,8 @@ func (s *Service) scanPushPacks(ctx context.Context, p *gitrepo.Push) (out []*pu
 	if p.QuarantineDir == "" || hasLooseObjects(p.QuarantineDir) {
 		return nil, false, nil
 	}
-	cmd, err := p.Command(ctx, "rev-parse", "--show-object-format")
-	if err != nil {
-		return nil, false, err
-	}
-	format, err := cmd.Output()
-	if err != nil {
-		return nil, false, fmt.Errorf("leaks: object format: %w", err)
-	}
-	packs, err := gitpack.Glob(p.QuarantineDir, gitpack.HashSize(string(format)))
+	// The hash size comes from the packs' names: no git process.
+	packs, err := gitpack.Glob(p.QuarantineDir, 0)
 	if err != nil || len(packs) == 0 {
 		return nil, false, nil
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/backend"
+	"github.com/latchhq/latch/leaks"
 	"github.com/latchhq/latch/token"
 )
 
@@ -261,12 +262,16 @@ func TestPushProtectionPackedPush(t *testing.T) {
 		t.Fatalf("push removing a token refused: %v\n%s", err, out)
 	}
 
-	// A live token in one small blob of a large push.
+	// A live token in one small blob of a large push, read from the pack.
 	files = many("third")
 	files["third/050.txt"] = []byte("x\ny\nkey=" + live.Secret + "\n")
 	commit(t, wt, files, "third")
+	before := leaks.PackedScans.Load()
 	out, err := git(wt, "push", srv.url, "main")
 	if err == nil || !strings.Contains(out, "third/050.txt:3") || !strings.Contains(out, "id "+live.ID) {
 		t.Fatalf("token in a packed push: %v\n%s", err, out)
+	}
+	if leaks.PackedScans.Load() == before {
+		t.Error("the pushed pack was not read directly")
 	}
 }

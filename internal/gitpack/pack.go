@@ -127,7 +127,8 @@ func Open(path string, hashSize int) (*Pack, error) {
 	return p, nil
 }
 
-// Glob opens every pack under objectsDir/pack, sorted by name. On an error
+// Glob opens every pack under objectsDir/pack, sorted by name. With
+// hashSize 0, each pack's is taken from its name (NameHashSize). On an error
 // the packs already opened are closed.
 func Glob(objectsDir string, hashSize int) ([]*Pack, error) {
 	names, err := filepath.Glob(filepath.Join(objectsDir, "pack", "pack-*.pack"))
@@ -136,7 +137,11 @@ func Glob(objectsDir string, hashSize int) ([]*Pack, error) {
 	}
 	var packs []*Pack
 	for _, name := range names {
-		p, err := Open(name, hashSize)
+		hs := hashSize
+		if hs == 0 {
+			hs = NameHashSize(name)
+		}
+		p, err := Open(name, hs)
 		if err != nil {
 			for _, p := range packs {
 				p.Close()
@@ -146,6 +151,24 @@ func Glob(objectsDir string, hashSize int) ([]*Pack, error) {
 		packs = append(packs, p)
 	}
 	return packs, nil
+}
+
+// NameHashSize returns the object ID size of the repository a pack belongs
+// to from the pack's name, pack-<checksum>.pack, where Git writes the
+// checksum with the repository's hash (40 hex digits for SHA-1, 64 for
+// SHA-256); 0 if the name is not of that form.
+func NameHashSize(path string) int {
+	sum, ok := strings.CutPrefix(strings.TrimSuffix(filepath.Base(path), ".pack"), "pack-")
+	if _, err := hex.DecodeString(sum); !ok || err != nil {
+		return 0
+	}
+	switch len(sum) {
+	case 40:
+		return 20
+	case 64:
+		return 32
+	}
+	return 0
 }
 
 // parseIndex reads a version 2 pack index.

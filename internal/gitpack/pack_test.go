@@ -354,3 +354,44 @@ func TestCorruptPack(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestSHA256 walks the pack of a SHA-256 repository, the hash size taken
+// from the pack's name.
+func TestSHA256(t *testing.T) {
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "--object-format=sha256", "-b", "main")
+	for c := range 5 {
+		os.WriteFile(filepath.Join(dir, "f.txt"), []byte(strings.Repeat(fmt.Sprintf("line %d\n", c), 200+c)), 0o644)
+		git(t, dir, "add", "-A")
+		git(t, dir, "commit", "-q", "-m", fmt.Sprintf("commit %d", c))
+	}
+	git(t, dir, "repack", "-q", "-adf")
+	packs, err := Glob(filepath.Join(dir, ".git", "objects"), 0)
+	if err != nil || len(packs) != 1 {
+		t.Fatal(len(packs), err)
+	}
+	defer packs[0].Close()
+	if hs := NameHashSize(packs[0].path); hs != 32 {
+		t.Fatalf("hash size %d from %s", hs, packs[0].path)
+	}
+	want := catAll(t, dir)
+	n := 0
+	err = packs[0].Walk(WalkOptions{}, func(o Object) error {
+		n++
+		if w, ok := want[o.Hex()]; !ok || w.Type != o.Type || !bytes.Equal(w.Data, o.Data) {
+			return fmt.Errorf("%s (%s) differs from git's", o.Hex(), o.Type)
+		}
+		return nil
+	})
+	if err != nil || n != len(want) {
+		t.Fatalf("walked %d of %d objects: %v", n, len(want), err)
+	}
+	for name, hs := range map[string]int{
+		"pack-" + strings.Repeat("ab", 20) + ".pack": 20, "pack-" + strings.Repeat("0", 64) + ".pack": 32,
+		"pack-x.pack": 0, "pack-" + strings.Repeat("g", 40) + ".pack": 0, strings.Repeat("a", 40) + ".pack": 0,
+	} {
+		if got := NameHashSize(filepath.Join("objects", "pack", name)); got != hs {
+			t.Errorf("NameHashSize(%s) = %d, want %d", name, got, hs)
+		}
+	}
+}

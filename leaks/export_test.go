@@ -1,0 +1,4 @@
+package leaks
+
+// PackedScans counts the pushes scanned straight from their packs.
+var PackedScans = &packedScans
