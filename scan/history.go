@@ -57,10 +57,10 @@ type blobJob struct {
 // The whole history is read from the pack files directly (internal/gitpack):
 // the trees first, while git rev-list orders the commits, then the blobs,
 // scanned in pack order by opt.Workers goroutines while each commit's tree
-// is compared with its first parent's in process. A range (opt.Since) is usually a small part of
-// the repository: `git log --raw` names its blobs and `git cat-file --batch`
-// reads just those. Objects no pack holds (loose, in alternates) are read
-// through git cat-file either way.
+// is compared with its first parent's in process. A range (opt.Since) is
+// usually a small part of the repository: `git log --raw` names its blobs
+// and `git cat-file --batch` reads just those. Objects no pack holds (loose,
+// in alternates) are read through git cat-file either way.
 func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOptions) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx) // stops the HEAD listing on an early return
 	defer cancel()
@@ -186,8 +186,8 @@ func (r *recorder) skipped(n int64) {
 // names that no pack holds are read through git cat-file. Commits are named
 // by ID only: ScanHistory asks git for the authors of those with findings.
 //
-// When the trees do not fit in maxTreeBytes, `git log --raw` walks the
-// history instead, beside the blob scan.
+// When the trees do not fit in maxTreeBytes, or the repository replaces
+// objects, `git log --raw` walks the history instead, beside the blob scan.
 func (s *Scanner) scanAll(ctx context.Context, g *gitRunner, opt HistoryOptions, rec *recorder, headc <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
