@@ -480,3 +480,71 @@ func parseTreeOffsets(d []byte, hashSize int) ([]int32, bool) {
 	}
 	return append(offs, int32(len(d))), true
 }
+
+// BenchmarkScanHistory scans a repacked history of 3,000 commits that each
+// edit a few lines of one to three of 120 files in 30 directories (the
+// shape where every commit brings little new text), walked in process and,
+// side by side, by git log (the walk used when the trees do not fit).
+func BenchmarkScanHistory(b *testing.B) {
+	if _, err := exec.LookPath("git"); err != nil {
+		b.Skip("git not installed")
+	}
+	dir := b.TempDir()
+	cmd := exec.Command("git", "init", "-q", "-b", "main", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("git init: %v %s", err, out)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	g := scantest.New(23)
+	files := make([][]string, 120)
+	for i := range files {
+		for j := range 80 {
+			files[i] = append(files[i], fmt.Sprintf("\tx%d := compute(%d, %#x) // line %d", j, i, rng.Uint64(), j))
+		}
+	}
+	var stream strings.Builder
+	data := func(s string) { fmt.Fprintf(&stream, "data %d\n%s\n", len(s), s) }
+	for c := range 3000 {
+		fmt.Fprintf(&stream, "commit refs/heads/main\ncommitter Ada <ada@example.com> %d +0000\n", 1700000000+c*60)
+		data(fmt.Sprintf("commit %d", c))
+		changed := []int{rng.IntN(len(files)), rng.IntN(len(files))}
+		if c == 0 {
+			changed = nil
+			for i := range files {
+				changed = append(changed, i)
+			}
+		}
+		for _, f := range changed {
+			line := fmt.Sprintf("\tv := %#x // commit %d", rng.Uint64(), c)
+			if c%300 == 150 {
+				line = "\ttoken := \"" + g.Latch(token.Personal) + "\""
+			}
+			files[f][rng.IntN(len(files[f]))] = line
+			fmt.Fprintf(&stream, "M 100644 inline pkg%d/file%d.go\n", f%30, f)
+			data("package p\n\nfunc f() {\n" + strings.Join(files[f], "\n") + "\n}\n")
+		}
+	}
+	for _, args := range [][]string{{"fast-import", "--quiet"}, {"repack", "-q", "-adf"}} {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Stdin = strings.NewReader(stream.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	for _, walk := range []struct {
+		name  string
+		bound int64
+	}{{"in-process", maxTreeBytes}, {"git-log", 0}} {
+		b.Run(walk.name, func(b *testing.B) {
+			defer func(n int64) { maxTreeBytes = n }(maxTreeBytes)
+			maxTreeBytes = walk.bound
+			for b.Loop() {
+				res, err := NewScanner().ScanHistory(context.Background(), dir, HistoryOptions{})
+				if err != nil || len(res.Findings) != 20 || res.Stats.Commits != 3000 {
+					b.Fatalf("%v: %d findings, %+v", err, len(res.Findings), res.Stats)
+				}
+				b.SetBytes(res.Stats.Bytes)
+			}
+		})
+	}
+}
