@@ -671,30 +671,58 @@ func walkLog(r io.Reader, seen map[string]bool, blob func(blobJob) error) (commi
 // readBatchBlob reads one answer of `git cat-file --batch`: the blob's
 // content, or ok false if it is larger than max (its content is skipped).
 func readBatchBlob(r *bufio.Reader, id string, max int64) (data []byte, ok bool, err error) {
-	hdr, err := r.ReadString('\n')
-	if err != nil {
+	typ, size, err := readBatchHeader(r, id)
+	switch {
+	case err != nil || typ == "": // missing: e.g. not fetched in a partial clone
 		return nil, false, err
-	}
-	f := strings.Fields(hdr)
-	if len(f) == 2 && f[0] == id && f[1] == "missing" {
-		return nil, false, nil // e.g. not fetched in a partial clone
-	}
-	if len(f) != 3 || f[0] != id {
-		return nil, false, fmt.Errorf("unexpected answer %q for %s", strings.TrimSpace(hdr), id)
-	}
-	size, err := strconv.ParseInt(f[2], 10, 64)
-	if err != nil || size < 0 {
-		return nil, false, fmt.Errorf("bad size in %q", strings.TrimSpace(hdr))
-	}
-	if f[1] != "blob" || size > max {
+	case typ != "blob" || size > max:
 		_, err := r.Discard(int(size) + 1)
 		return nil, false, err
 	}
-	data = make([]byte, size+1)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, false, err
+	data, err = readBatchContent(r, size)
+	return data, err == nil, err
+}
+
+// readBatchObject reads one answer of `git cat-file --batch` for id: the
+// object's type and content, or type "" if git does not have it.
+func readBatchObject(r *bufio.Reader, id string) (typ string, data []byte, err error) {
+	typ, size, err := readBatchHeader(r, id)
+	if err != nil || typ == "" {
+		return "", nil, err
 	}
-	return data[:size], true, nil
+	data, err = readBatchContent(r, size)
+	return typ, data, err
+}
+
+// readBatchHeader reads the line that starts an answer of `git cat-file
+// --batch` for id: the object's type and size, or type "" if git does not
+// have it.
+func readBatchHeader(r *bufio.Reader, id string) (typ string, size int64, err error) {
+	hdr, err := r.ReadString('\n')
+	if err != nil {
+		return "", 0, err
+	}
+	f := strings.Fields(hdr)
+	if len(f) == 2 && f[0] == id && f[1] == "missing" {
+		return "", 0, nil
+	}
+	if len(f) != 3 || f[0] != id {
+		return "", 0, fmt.Errorf("unexpected answer %q for %s", strings.TrimSpace(hdr), id)
+	}
+	size, err = strconv.ParseInt(f[2], 10, 64)
+	if err != nil || size < 0 {
+		return "", 0, fmt.Errorf("bad size in %q", strings.TrimSpace(hdr))
+	}
+	return f[1], size, nil
+}
+
+// readBatchContent reads an object's size bytes and the newline after them.
+func readBatchContent(r *bufio.Reader, size int64) ([]byte, error) {
+	data := make([]byte, size+1)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
+	}
+	return data[:size], nil
 }
 
 // gitRunner runs git in one repository.

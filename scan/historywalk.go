@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -156,31 +154,6 @@ func (t *treeSource) close() {
 		t.cat.cmd.Wait()
 		t.cat = nil
 	}
-}
-
-// readBatchObject reads one answer of `git cat-file --batch` for id: the
-// object's type and content, or type "" if git does not have it.
-func readBatchObject(r *bufio.Reader, id string) (typ string, data []byte, err error) {
-	hdr, err := r.ReadString('\n')
-	if err != nil {
-		return "", nil, err
-	}
-	f := strings.Fields(hdr)
-	if len(f) == 2 && f[0] == id && f[1] == "missing" {
-		return "", nil, nil
-	}
-	if len(f) != 3 || f[0] != id {
-		return "", nil, fmt.Errorf("unexpected answer %q for %s", strings.TrimSpace(hdr), id)
-	}
-	size, err := strconv.ParseInt(f[2], 10, 64)
-	if err != nil || size < 0 {
-		return "", nil, fmt.Errorf("bad size in %q", strings.TrimSpace(hdr))
-	}
-	data = make([]byte, size+1)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return "", nil, err
-	}
-	return f[1], data[:size], nil
 }
 
 // replacements reports whether git replaces objects in this repository
