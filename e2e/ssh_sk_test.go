@@ -51,7 +51,8 @@ func skKeygen(t testing.TB, provider, typ, comment string) sshKey {
 }
 
 // TestSSHSecurityKeys adds ed25519-sk and ecdsa-sk keys as user keys, then
-// clones and pushes with them; an sk key latch does not know is refused.
+// clones and pushes with them; an sk key signing without a touch, and one
+// latch does not know, are refused.
 func TestSSHSecurityKeys(t *testing.T) {
 	t.Parallel()
 	provider := buildSKProvider(t)
@@ -87,6 +88,17 @@ func TestSSHSecurityKeys(t *testing.T) {
 				t.Errorf("after the push main is %s, want %s", refs["refs/heads/main"], id)
 			}
 		})
+	}
+
+	// A key made not to need a touch signs without the user-presence flag,
+	// and is refused (as sshd refuses it without a no-touch-required
+	// option): whoever holds the machine must not clone without a touch.
+	// golang.org/x/crypto/ssh closes the connection on such a signature
+	// rather than answering "Permission denied".
+	untouched := keygen(t, "ed25519-sk", "alice@untouched", "-w", provider, "-O", "no-touch-required")
+	s.addUserKey(t, alice.Name, alice.Password, untouched, "")
+	if out, err := withKey(untouched).run("", "ls-remote", s.sshURL("PRJ", "repo")); err == nil || !strings.Contains(out, "Could not read from remote repository") {
+		t.Errorf("ls-remote with a no-touch-required security key: %v\n%s", err, out)
 	}
 
 	stranger := skKeygen(t, provider, "ed25519-sk", "stranger")

@@ -132,13 +132,17 @@ func sk_sign(alg C.uint32_t, data *C.uint8_t, dataLen C.size_t, application *C.c
 	// a counter, and SHA-256 of the data (OpenSSH's message).
 	app := sha256.Sum256([]byte(C.GoString(application)))
 	msg := sha256.Sum256(C.GoBytes(unsafe.Pointer(data), C.int(dataLen)))
+	// Like a real authenticator, it asserts a touch only when asked to:
+	// OpenSSH leaves the request out for keys made with
+	// `-O no-touch-required`.
 	const counter = 1
-	signed := append(app[:], flagUserPresence)
+	signFlags := C.uint8_t(flagUserPresence) & flags
+	signed := append(app[:], byte(signFlags))
 	signed = binary.BigEndian.AppendUint32(signed, counter)
 	signed = append(signed, msg[:]...)
 
 	r := (*C.struct_sk_sign_response)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_sk_sign_response{}))))
-	r.flags, r.counter = flagUserPresence, counter
+	r.flags, r.counter = signFlags, counter
 	switch alg {
 	case algEd25519:
 		if len(h) != 1+ed25519.SeedSize {
