@@ -52,6 +52,7 @@ const User = "git"
 const (
 	extKeyID          = "latch-key-id"
 	extKeyFingerprint = "latch-key-fingerprint"
+	extKeyUser        = "latch-key-user" // the owner's user id; 0 for an access key
 )
 
 // Backend is what the server asks of latch's domain.
@@ -92,6 +93,11 @@ type Config struct {
 	// once; the commands of a connection over it are refused with a message.
 	// Default 128 (generous for a build farm sharing one access key).
 	MaxConnsPerKey int
+	// MaxConnsPerUser bounds the authenticated connections the user keys of
+	// one account hold at once, so that many keys do not multiply
+	// MaxConnsPerKey; over it, commands are refused with a message.
+	// Default 256.
+	MaxConnsPerUser int
 	// CheckNetwork, when set, applies the instance's (and the credential's)
 	// allowed address ranges to a key's principal and the client address
 	// (auth.Authenticator.CheckNetwork).
@@ -116,8 +122,10 @@ type Server struct {
 	accepted atomic.Int64
 	// handshakes holds a slot per connection being authenticated.
 	handshakes chan struct{}
-	// perKey counts the authenticated connections of each key (under mu).
-	perKey map[int64]int
+	// perKey and perUser count the authenticated connections of each key
+	// and of each user's keys (under mu).
+	perKey  map[int64]int
+	perUser map[int64]int
 }
 
 type connState struct {
@@ -141,8 +149,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnsPerKey <= 0 {
 		cfg.MaxConnsPerKey = 128
 	}
+	if cfg.MaxConnsPerUser <= 0 {
+		cfg.MaxConnsPerUser = 256
+	}
 	s := &Server{cfg: cfg, lns: map[net.Listener]struct{}{}, conns: map[*ssh.ServerConn]*connState{},
-		handshakes: make(chan struct{}, cfg.MaxHandshakes), perKey: map[int64]int{}}
+		handshakes: make(chan struct{}, cfg.MaxHandshakes), perKey: map[int64]int{}, perUser: map[int64]int{}}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.config = &ssh.ServerConfig{
 		ServerVersion:     "SSH-2.0-latch",
@@ -186,6 +197,7 @@ func (s *Server) publicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissi
 	return &ssh.Permissions{Extensions: map[string]string{
 		extKeyID:          strconv.FormatInt(k.ID, 10),
 		extKeyFingerprint: fp,
+		extKeyUser:        strconv.FormatInt(k.UserID, 10),
 	}}, nil
 }
 
@@ -268,24 +280,14 @@ func (s *Server) handleConn(nc net.Conn) {
 		s.cfg.Log.Error("ssh: connection without a verified key", "err", err)
 		return
 	}
-	s.mu.Lock()
-	s.perKey[id]++
-	over := s.perKey[id] > s.cfg.MaxConnsPerKey
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.perKey[id]--; s.perKey[id] == 0 {
-			delete(s.perKey, id)
-		}
-		s.mu.Unlock()
-	}()
-	// A connection over the bound answers its first command with refusal
+	userID, _ := strconv.ParseInt(sc.Permissions.Extensions[extKeyUser], 10, 64)
+	refusal, release := s.count(id, userID)
+	defer release()
+	// A connection over a bound answers its first command with refusal
 	// and is closed; the timer ends one that never asks for anything.
-	var refusal string
-	if over {
-		s.cfg.Log.Warn("ssh: too many connections with one key; refusing this one", "key_id", id,
-			"remote", sc.RemoteAddr().String(), "max", s.cfg.MaxConnsPerKey)
-		refusal = fmt.Sprintf("latch: this SSH key already has %d connections open; close some and try again.", s.cfg.MaxConnsPerKey)
+	if refusal != "" {
+		s.cfg.Log.Warn("ssh: too many connections; refusing this one", "key_id", id, "user_id", userID,
+			"remote", sc.RemoteAddr().String(), "reason", refusal)
 		timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() { sc.Close() })
 		defer timer.Stop()
 	} else if s.cfg.Uses != nil {
@@ -318,6 +320,37 @@ func (s *Server) handleConn(nc net.Conn) {
 	}
 	cancel()
 	wg.Wait()
+}
+
+// count counts an authenticated connection of key keyID, owned by userID
+// (0 for an access key), until release is called. refusal is empty if the
+// connection is within the bounds, and otherwise says which one it is over.
+func (s *Server) count(keyID, userID int64) (refusal string, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.perKey[keyID]++
+	if userID != 0 {
+		s.perUser[userID]++
+	}
+	switch {
+	case s.perKey[keyID] > s.cfg.MaxConnsPerKey:
+		refusal = fmt.Sprintf("latch: this SSH key already has %d connections open; close some and try again.", s.cfg.MaxConnsPerKey)
+	case userID != 0 && s.perUser[userID] > s.cfg.MaxConnsPerUser:
+		refusal = fmt.Sprintf("latch: your SSH keys already have %d connections open; close some and try again.", s.cfg.MaxConnsPerUser)
+	}
+	return refusal, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.perKey[keyID]--; s.perKey[keyID] == 0 {
+			delete(s.perKey, keyID)
+		}
+		if userID == 0 {
+			return
+		}
+		if s.perUser[userID]--; s.perUser[userID] == 0 {
+			delete(s.perUser, userID)
+		}
+	}
 }
 
 // refuseSession answers a session that may not run a command: it says yes to env,

@@ -641,3 +641,54 @@ func TestConnectionsPerKeyAreBounded(t *testing.T) {
 	}
 	held[0].Close()
 }
+
+// TestConnectionsPerUserAreBounded: a user's keys together hold at most
+// MaxConnsPerUser connections, so that adding keys does not multiply the
+// bound per key; another user's keys and access keys do not count.
+func TestConnectionsPerUserAreBounded(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxConnsPerKey, c.MaxConnsPerUser = 2, 3 })
+	first, second, bobs, ci := newSigner(t), newSigner(t), newSigner(t), newSigner(t)
+	f.addKey(t, first, f.alice, "alice")
+	f.addKey(t, second, f.alice, "alice's other")
+	f.addKey(t, bobs, f.bob, "bob")
+	f.addKey(t, ci, nil, "ci", store.AccessKeyGrant{ProjectID: f.prj.ID, RepoID: f.one.ID, Permission: latch.RepoRead})
+	hold := func(s ssh.Signer) *ssh.Client {
+		t.Helper()
+		c, err := f.dial(t, User, ssh.PublicKeys(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	var held []*ssh.Client
+	for _, s := range []ssh.Signer{first, first, second} {
+		c := hold(s)
+		wantRead(t, "a connection within the bounds", uploadPack(t, c, "/prj/one.git"))
+		held = append(held, c)
+	}
+	over := hold(second)
+	wantRefused(t, "a fourth connection of alice's keys", uploadPack(t, over, "/prj/one.git"), "your SSH keys already have 3 connections open")
+	over.Close()
+
+	// bob's key does not count with alice's: his command is refused for
+	// want of permission, not for the bound.
+	wantRefused(t, "bob's key", uploadPack(t, hold(bobs), "/prj/one.git"), "not found")
+	wantRead(t, "an access key", uploadPack(t, hold(ci), "/prj/one.git"))
+
+	// Closing one of alice's connections frees a place for either key.
+	held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := hold(second)
+		r := uploadPack(t, c, "/prj/one.git")
+		c.Close()
+		if r.code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after a connection closed: %+v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
