@@ -102,6 +102,18 @@ func keyConflict(msg string) error {
 	return &latch.Error{Kind: latch.ErrConflict, Message: msg, Exception: exDuplicateKey}
 }
 
+// expiryFixed is the error for re-adding access key k with another expiry:
+// the key is shared by every project and repository it was added to, and
+// its expiry was set once, when it was first added.
+func expiryFixed(k *store.SSHKey) error {
+	has := "no expiry"
+	if d := k.ExpiryDays(); d != 0 {
+		has = fmt.Sprintf("expiryDays %d", d)
+	}
+	return &latch.Error{Kind: latch.ErrInvalid, Exception: exInvalidKey, Message: fmt.Sprintf(
+		"This access key already exists with %s, set when it was first added; leave expiryDays out or give the same.", has)}
+}
+
 // parseKeyInput parses and validates the key text and label of in.
 func parseKeyInput(in KeyInput) (*sshkey.Key, string, error) {
 	if in.Text == nil || strings.TrimSpace(*in.Text) == "" {
@@ -488,6 +500,9 @@ func (b *Backend) AddAccessKey(ctx context.Context, p *latch.Principal, ref KeyR
 			return keyConflict(msgKeyIsUserKey)
 		case err == nil:
 			k = old
+			if in.ExpiryDays != nil && *in.ExpiryDays != k.ExpiryDays() {
+				return expiryFixed(k)
+			}
 			if in.Label != nil && strings.TrimSpace(*in.Label) != "" && label != k.Label {
 				if err := tx.UpdateKeyLabel(ctx, k.ID, label); err != nil {
 					return err

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/backend"
@@ -62,9 +61,7 @@ func RenderSSHKey(k store.SSHKey) SSHKey {
 		fp = fp[7:]
 	}
 	out := SSHKey{ID: k.ID, Text: k.Text, Label: k.Label, Fingerprint: fp, AlgorithmType: k.Algorithm, BitLength: k.Bits, CreatedDate: k.CreatedAt}
-	if k.ExpiresAt != 0 {
-		out.ExpiryDays = int((time.Duration(k.ExpiresAt-k.CreatedAt)*time.Millisecond + 12*time.Hour) / (24 * time.Hour))
-	}
+	out.ExpiryDays = k.ExpiryDays()
 	if k.LastAuthenticated != 0 {
 		s := strconv.FormatInt(k.LastAuthenticated, 10)
 		out.LastAuthenticated = &s

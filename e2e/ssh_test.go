@@ -504,6 +504,25 @@ func TestSSHKeyExpiry(t *testing.T) {
 	if out, err := lsRemote(deploy); err != nil {
 		t.Fatalf("ls-remote with the access key: %v\n%s", err, out)
 	}
+	// Added again (to the project), it keeps its expiry: another one is
+	// refused rather than ignored; the same one, or none, is accepted.
+	st, b = s.asAdmin(t, http.MethodPost, accessKeyPath("PRJ"),
+		map[string]any{"key": map[string]any{"text": deploy.Pub, "expiryDays": 30}, "permission": "PROJECT_READ"})
+	if expectStatus(t, "the access key again with expiryDays 30", st, b, http.StatusBadRequest) {
+		if errs := checkError(t, "another expiry", b, ""); len(errs) > 0 && !strings.Contains(errs[0].Message, "already exists with expiryDays 7") {
+			t.Errorf("another expiry: %q", errs[0].Message)
+		}
+	}
+	for _, days := range []any{7, nil} {
+		key := map[string]any{"text": deploy.Pub}
+		if days != nil {
+			key["expiryDays"] = days
+		}
+		st, b = s.asAdmin(t, http.MethodPost, accessKeyPath("PRJ"), map[string]any{"key": key, "permission": "PROJECT_READ"})
+		if mustStatus(t, fmt.Sprintf("the access key again with expiryDays %v", days), st, b, http.StatusCreated); decodeJSON[restAccessKey](t, b).Key.ExpiryDays != 7 {
+			t.Errorf("the access key added again: %s", b)
+		}
+	}
 
 	// The first key's expiry passes (written into the database while the
 	// server is stopped): it is refused, the others still work.

@@ -27,6 +27,16 @@ type SSHKey struct {
 	ExpiresAt         int64 // epoch ms, 0 for never; set once, when the key is added
 }
 
+// ExpiryDays returns the number of days the key was given when it was added
+// (rounded to the nearest), or 0 if it never expires.
+func (k *SSHKey) ExpiryDays() int {
+	if k.ExpiresAt == 0 {
+		return 0
+	}
+	const day = 24 * 60 * 60 * 1000
+	return int((k.ExpiresAt - k.CreatedAt + day/2) / day)
+}
+
 // Expired reports whether the key has expired at now (epoch ms).
 func (k *SSHKey) Expired(now int64) bool { return k.ExpiresAt != 0 && now >= k.ExpiresAt }
 
