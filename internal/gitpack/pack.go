@@ -750,14 +750,18 @@ func (p *bufPool) put(b []byte) {
 }
 
 // keep caches data as the content of pos if deltas still need it and the
-// cache has room.
+// cache has room. The cache counts capacities: a pooled buffer holds up to
+// twice its content.
 func (w *walker) keep(pos int32, data []byte) {
-	if w.children[pos] == 0 || w.cache[pos] != nil || w.cached+int64(len(data)) > w.limit {
+	if w.children[pos] == 0 || w.cache[pos] != nil || w.cached+int64(cap(data)) > w.limit {
 		return
 	}
 	w.cache[pos] = data
-	w.cached += int64(len(data))
+	w.cached += int64(cap(data))
 }
+
+// testHookDone, when set by a test, is called at the end of every done.
+var testHookDone func(*walker)
 
 // done records that the object at pos has been handed over: its base needs
 // to be kept for one delta fewer, and it is kept itself if deltas need it.
@@ -769,11 +773,14 @@ func (w *walker) done(pos int32, data []byte) {
 		w.children[b]--
 		if w.children[b] == 0 {
 			if data, ok := w.cache[b]; ok {
-				w.cached -= int64(len(data))
+				w.cached -= int64(cap(data))
 				delete(w.cache, b)
 				w.release(b, data)
 			}
 		}
+	}
+	if testHookDone != nil {
+		testHookDone(w)
 	}
 }
 

@@ -268,6 +268,33 @@ func TestWalkReuseFanOut(t *testing.T) {
 	}
 }
 
+// TestWalkCacheBound walks, reusing blobs' memory, with a cache bound that
+// holds a few versions, and checks after each object that the cache holds no
+// more than the bound in memory, not only in content: pooled buffers are
+// larger than what they hold.
+func TestWalkCacheBound(t *testing.T) {
+	dir := history(t, 40)
+	git(t, dir, "repack", "-q", "-adf")
+	const limit = 20000
+	checked, peak := 0, int64(0)
+	testHookDone = func(w *walker) {
+		var held int64
+		for _, data := range w.cache {
+			held += int64(cap(data))
+		}
+		if held != w.cached || held > w.limit {
+			t.Errorf("cache holds %d bytes, counts %d, bound %d", held, w.cached, w.limit)
+		}
+		checked++
+		peak = max(peak, held)
+	}
+	defer func() { testHookDone = nil }()
+	walkAll(t, dir, WalkOptions{ReuseBlobData: true, CacheBytes: limit})
+	if checked == 0 || peak < limit/4 {
+		t.Fatalf("%d objects checked, cache at most %d bytes: the test does not exercise the bound", checked, peak)
+	}
+}
+
 func TestWalkMaxSize(t *testing.T) {
 	dir := history(t, 20)
 	git(t, dir, "repack", "-q", "-adf")
