@@ -98,6 +98,12 @@ type Config struct {
 	// MaxConnsPerKey; over it, commands are refused with a message.
 	// Default 256.
 	MaxConnsPerUser int
+	// MaxSessionsPerConn bounds the session channels one connection holds
+	// open at once, so that one connection cannot run many git commands
+	// past the bounds on connections; more are rejected with
+	// ResourceShortage and a message. A session counts until the server is
+	// done with it. Default 10, as OpenSSH's MaxSessions.
+	MaxSessionsPerConn int
 	// CheckNetwork, when set, applies the instance's (and the credential's)
 	// allowed address ranges to a key's principal and the client address
 	// (auth.Authenticator.CheckNetwork).
@@ -151,6 +157,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxConnsPerUser <= 0 {
 		cfg.MaxConnsPerUser = 256
+	}
+	if cfg.MaxSessionsPerConn <= 0 {
+		cfg.MaxSessionsPerConn = 10
 	}
 	s := &Server{cfg: cfg, lns: map[net.Listener]struct{}{}, conns: map[*ssh.ServerConn]*connState{},
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), perKey: map[int64]int{}, perUser: map[int64]int{}}
@@ -298,18 +307,28 @@ func (s *Server) handleConn(nc net.Conn) {
 	defer cancel()
 	go ssh.DiscardRequests(reqs)
 	var wg sync.WaitGroup
+	// sessions counts the session channels open on this connection, each
+	// until its goroutine ends; only this loop adds to it, so the check
+	// below cannot be raced past.
+	var sessions atomic.Int64
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
 			_ = nch.Reject(ssh.Prohibited, "latch serves only Git over SSH")
+			continue
+		}
+		if sessions.Load() >= int64(s.cfg.MaxSessionsPerConn) {
+			_ = nch.Reject(ssh.ResourceShortage, fmt.Sprintf("latch: at most %d sessions at once on one connection", s.cfg.MaxSessionsPerConn))
 			continue
 		}
 		ch, chReqs, err := nch.Accept()
 		if err != nil {
 			continue
 		}
+		sessions.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer sessions.Add(-1)
 			if refusal != "" {
 				refuseSession(ch, chReqs, refusal)
 				sc.Close()

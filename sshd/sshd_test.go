@@ -692,3 +692,76 @@ func TestConnectionsPerUserAreBounded(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSessionsPerConnAreBounded: one connection holds at most
+// MaxSessionsPerConn session channels at once, so that it cannot run git
+// commands past the bounds on connections; one more is rejected with
+// ResourceShortage and a message, and closing a session frees its place.
+func TestSessionsPerConnAreBounded(t *testing.T) {
+	if f := newFixture(t); f.srv.cfg.MaxSessionsPerConn != 10 {
+		t.Errorf("default MaxSessionsPerConn = %d, want 10", f.srv.cfg.MaxSessionsPerConn)
+	}
+	f := newFixture(t, func(c *Config) { c.MaxSessionsPerConn = 2 })
+	s := newSigner(t)
+	f.addKey(t, s, f.alice, "laptop")
+	c, err := f.dial(t, User, ssh.PublicKeys(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// One session runs git, waiting for its input; the other only is open.
+	running, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, _ := running.StdinPipe()
+	if err := running.Start("git-upload-pack '/prj/one.git'"); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.NewSession()
+	var oce *ssh.OpenChannelError
+	if !errors.As(err, &oce) || oce.Reason != ssh.ResourceShortage ||
+		oce.Message != "latch: at most 2 sessions at once on one connection" {
+		t.Fatalf("a third session: %v; want ResourceShortage with a message", err)
+	}
+
+	// A finished command frees its place.
+	stdin.Write([]byte("0000"))
+	stdin.Close()
+	if err := running.Wait(); err != nil {
+		t.Fatalf("the running command: %v", err)
+	}
+	// reopen opens a session, waiting for the server to let go of one.
+	reopen := func(what string) *ssh.Session {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			sess, err := c.NewSession()
+			if err == nil {
+				return sess
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("still rejected after %s: %v", what, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	held := reopen("a command ended")
+	// The idle session counts until it is closed.
+	if _, err := c.NewSession(); err == nil {
+		t.Fatal("a third session was opened while the idle one stays open")
+	}
+	idle.Close()
+	held.Close()
+	sess := reopen("the idle session closed")
+	defer sess.Close()
+	var out bytes.Buffer
+	sess.Stdout, sess.Stdin = &out, strings.NewReader("0000")
+	if err := sess.Run("git-upload-pack '/prj/one.git'"); err != nil || !strings.Contains(out.String(), "capabilities") && !strings.HasPrefix(out.String(), "0000") {
+		t.Errorf("a command in a freed place: %v, stdout %q", err, out.String())
+	}
+}
