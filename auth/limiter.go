@@ -13,8 +13,8 @@ import (
 )
 
 // Brute-force limits: an account is locked after AccountFailures consecutive
-// failures and a client address after AddressFailures failures within a
-// minute. Each lock lasts twice the previous one, from the base up to
+// failures and a client address (an IPv6 /64) after AddressFailures failures
+// within a minute. Each lock lasts twice the previous one, from the base up to
 // MaxLock.
 const (
 	AccountFailures = 10
@@ -52,8 +52,8 @@ type lockState struct {
 	lock     time.Duration // the last lock's length
 }
 
-// Limiter counts failed authentications per account and per client address.
-// Accounts are opaque, case-insensitive keys chosen by the caller.
+// Limiter counts failed authentications per account and per client address
+// (per /64 for IPv6, see addrKey). Accounts are opaque, case-insensitive keys chosen by the caller.
 // State is kept in memory per node, bounded in size.
 type Limiter struct {
 	mu       sync.Mutex
@@ -91,7 +91,7 @@ func (l *Limiter) CheckAddr(addr netip.Addr) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if st, ok := l.addrs.Get(addr); ok && now.Before(st.until) {
+	if st, ok := l.addrs.Get(addrKey(addr)); ok && now.Before(st.until) {
 		return &RateLimited{RetryAfter: st.until.Sub(now)}
 	}
 	return nil
@@ -116,6 +116,7 @@ func (l *Limiter) Failed(account string, addr netip.Addr) (locked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	addr = addrKey(addr)
 	st, _ := l.addrs.Get(addr)
 	if st == nil {
 		st = &lockState{}
@@ -153,6 +154,18 @@ func (l *Limiter) Failed(account string, addr netip.Addr) (locked bool) {
 	}
 	l.accounts.Add(account, as)
 	return locked
+}
+
+// addrKey is the limiter's key of a client address: an IPv4 address (also
+// written 4-in-6) as is, an IPv6 address its /64, the smallest network one
+// client is usually given, so that rotating addresses within it does not
+// escape the address lock.
+func addrKey(addr netip.Addr) netip.Addr {
+	addr = addr.Unmap()
+	if addr.Is6() {
+		return netip.PrefixFrom(addr, 64).Masked().Addr()
+	}
+	return addr
 }
 
 func nextLock(prev, base time.Duration) time.Duration {

@@ -318,6 +318,35 @@ func TestLimiterIPv4MappedAddress(t *testing.T) {
 	}
 }
 
+// TestLimiterIPv6Slash64: an IPv6 client usually holds a whole /64, so
+// failures from its addresses count together; another /64 is not locked.
+func TestLimiterIPv6Slash64(t *testing.T) {
+	l, _ := newLimTestLimiter()
+	for i := range 2 * AddressFailures {
+		addr := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 8: byte(i >> 8), 14: byte(i), 15: 1})
+		l.Failed("", addr)
+	}
+	for _, s := range []string{"2001:db8:0:1::1", "2001:db8:0:1:ffff:ffff:ffff:ffff"} {
+		if limLocked(t, l, "", netip.MustParseAddr(s)) == nil {
+			t.Errorf("%s is not locked after %d failures from its /64", s, 2*AddressFailures)
+		}
+	}
+	for _, s := range []string{"2001:db8:0:2::1", "2001:db8::1"} {
+		if rl := limLocked(t, l, "", netip.MustParseAddr(s)); rl != nil {
+			t.Errorf("%s, in another /64, is locked: %v", s, rl.RetryAfter)
+		}
+	}
+	// IPv4 addresses stay apart, written plainly or 4-in-6.
+	l2, _ := newLimTestLimiter()
+	limFailN(l2, "", netip.MustParseAddr("::ffff:198.51.100.1"), AddressFailures)
+	if limLocked(t, l2, "", limAddrA) == nil {
+		t.Error("a 4-in-6 address's failures do not lock its IPv4 address")
+	}
+	if rl := limLocked(t, l2, "", netip.MustParseAddr("198.51.100.2")); rl != nil {
+		t.Errorf("a neighbouring IPv4 address is locked: %v", rl.RetryAfter)
+	}
+}
+
 func TestRateLimitedSecondsRoundsUp(t *testing.T) {
 	for d, want := range map[time.Duration]int{
 		30 * time.Second: 30, 29*time.Second + time.Millisecond: 30, 1: 1, time.Second: 1, 899*time.Second + 1: 900,
