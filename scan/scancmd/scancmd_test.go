@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/latchhq/latch/scan"
 	"github.com/latchhq/latch/scan/scantest"
 	"github.com/latchhq/latch/token"
@@ -190,13 +192,75 @@ func TestJSON(t *testing.T) {
 	}
 }
 
+var sarifSchemaOnce = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	const name = "testdata/sarif-schema-2.1.0.json"
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(name, doc); err != nil {
+		return nil, err
+	}
+	return c.Compile(name)
+})
+
+// sarifInvalid returns why the SARIF log out does not conform to the SARIF
+// 2.1.0 JSON schema in testdata, or nil if it does.
+func sarifInvalid(t *testing.T, out string) error {
+	t.Helper()
+	sch, err := sarifSchemaOnce()
+	if err != nil {
+		t.Fatalf("loading the SARIF schema: %v", err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
+	if err != nil {
+		return err
+	}
+	return sch.Validate(inst)
+}
+
+// validSARIF fails the test unless out conforms to the SARIF 2.1.0 schema.
+func validSARIF(t *testing.T, out string) {
+	t.Helper()
+	if err := sarifInvalid(t, out); err != nil {
+		t.Errorf("SARIF does not conform to its schema: %v\n%s", err, out)
+	}
+}
+
 // TestSARIF checks the report's structure against what SARIF 2.1.0 requires
-// of the parts latch writes.
+// of the parts latch writes, and validates it against the SARIF schema.
 func TestSARIF(t *testing.T) {
 	tr := makeTree(t)
 	code, out, _ := runCLI(t, "", "--format", "sarif", "--max-size", "1KB", tr.dir)
 	if code != 1 {
 		t.Fatalf("exit %d", code)
+	}
+	validSARIF(t, out)
+	// The schema check has teeth: a result without a message, or with a
+	// region starting at column 0, is refused.
+	for _, breakIt := range []func(result map[string]any){
+		func(result map[string]any) { delete(result, "message") },
+		func(result map[string]any) {
+			result["locations"].([]any)[0].(map[string]any)["physicalLocation"].(map[string]any)["region"].(map[string]any)["startColumn"] = 0
+		},
+	} {
+		var log map[string]any
+		if err := json.Unmarshal([]byte(out), &log); err != nil {
+			t.Fatal(err)
+		}
+		breakIt(log["runs"].([]any)[0].(map[string]any)["results"].([]any)[0].(map[string]any))
+		broken, _ := json.Marshal(log)
+		err := sarifInvalid(t, string(broken))
+		if err == nil {
+			t.Errorf("a broken SARIF passes the schema:\n%s", broken)
+		}
+		t.Logf("broken SARIF refused: %v", err)
 	}
 	var log map[string]any
 	if err := json.Unmarshal([]byte(out), &log); err != nil {
@@ -265,6 +329,15 @@ func TestSARIF(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"results": []`) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
+	validSARIF(t, out)
+	// Standard input, with several rules: the URI "stdin" and the key
+	// property.
+	code, out, _ = runCLI(t, "key = "+tr.key+"\nsecret = "+tr.secret+"\npersonal = "+tr.personal+"\n",
+		"--format", "sarif", "-")
+	if code != 1 || !strings.Contains(out, `"uri": "stdin"`) {
+		t.Fatalf("stdin: exit %d\n%s", code, out)
+	}
+	validSARIF(t, out)
 }
 
 func TestAllowlist(t *testing.T) {
@@ -374,6 +447,13 @@ func TestHistory(t *testing.T) {
 	}
 	if rep.Stats.Commits != 6 || rep.Stats.Skipped != 1 {
 		t.Errorf("stats %+v", rep.Stats)
+	}
+
+	// The SARIF of a history scan, with its commit properties, is valid.
+	if code, sarif, _ := runCLI(t, "", "--git", dir, "--format", "sarif"); code != 1 || !strings.Contains(sarif, `"commitSha"`) {
+		t.Errorf("SARIF history scan: exit %d\n%s", code, sarif)
+	} else {
+		validSARIF(t, sarif)
 	}
 
 	// One worker (one cat-file) finds the same.
