@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // UserType distinguishes people from the service users behind project and
@@ -144,10 +145,13 @@ func ValidateProjectKey(key string) error {
 }
 
 // ValidateName checks a project or repository name: non-empty, at most 128
-// characters, printable.
+// characters, printable UTF-8.
 func ValidateName(what, name string) error {
 	if strings.TrimSpace(name) == "" {
 		return Invalidf("The %s name is required.", what)
+	}
+	if !utf8.ValidString(name) {
+		return Invalidf("The %s name must be valid UTF-8.", what)
 	}
 	if len([]rune(name)) > 128 {
 		return Invalidf("The %s name must be at most 128 characters.", what)
@@ -156,6 +160,16 @@ func ValidateName(what, name string) error {
 		if !unicode.IsPrint(r) {
 			return Invalidf("The %s name contains characters that are not allowed.", what)
 		}
+	}
+	return nil
+}
+
+// ValidateText checks free text (a description, a display name): valid
+// UTF-8 without NUL characters, which neither database stores alike
+// (PostgreSQL refuses them, SQLite keeps them).
+func ValidateText(what, text string) error {
+	if !utf8.ValidString(text) || strings.ContainsRune(text, 0) {
+		return Invalidf("The %s must be valid UTF-8 without NUL characters.", what)
 	}
 	return nil
 }

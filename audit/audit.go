@@ -41,6 +41,8 @@ const (
 	ReminderSent      = "credential.expiry_reminder"
 	TokenOnBehalf     = "token.on_behalf"
 	PermissionChanged = "permission.changed"
+	GroupChanged      = "group.changed"
+	VisibilityChanged = "visibility.changed"
 )
 
 // Outcomes.

@@ -3,8 +3,10 @@ package backend
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/store"
 )
 
@@ -23,6 +25,18 @@ func (t PermTarget) scope() latch.Scope {
 		return latch.ScopeProject
 	}
 	return latch.ScopeGlobal
+}
+
+// auditTarget names t in audit events: "global", "project:KEY" or
+// "repository:KEY/slug".
+func (t PermTarget) auditTarget() string {
+	switch t.scope() {
+	case latch.ScopeRepo:
+		return "repository:" + strings.ToUpper(t.ProjectKey) + "/" + t.RepoSlug
+	case latch.ScopeProject:
+		return "project:" + strings.ToUpper(t.ProjectKey)
+	}
+	return "global"
 }
 
 // resolveTarget finds the resource and authorizes administering its
@@ -84,6 +98,14 @@ const (
 	Groups
 )
 
+// String names the kind in audit events.
+func (k SubjectKind) String() string {
+	if k == Groups {
+		return "group"
+	}
+	return "user"
+}
+
 // SetPermission grants perm on t to each named user or group, all or none.
 func (b *Backend) SetPermission(ctx context.Context, p *latch.Principal, t PermTarget, kind SubjectKind, names []string, perm string) error {
 	if len(names) == 0 {
@@ -124,6 +146,7 @@ func (b *Backend) SetPermission(ctx context.Context, p *latch.Principal, t PermT
 	})
 	if err == nil {
 		b.userChanged(ctx, 0)
+		b.record(ctx, p, audit.PermissionChanged, t.auditTarget(), fmt.Sprintf("%s %s: %s", kind, strings.Join(names, ", "), pm))
 	}
 	return err
 }
@@ -151,6 +174,7 @@ func (b *Backend) RevokePermission(ctx context.Context, p *latch.Principal, t Pe
 	})
 	if err == nil {
 		b.userChanged(ctx, 0)
+		b.record(ctx, p, audit.PermissionChanged, t.auditTarget(), fmt.Sprintf("%s %s: revoked", kind, name))
 	}
 	return err
 }

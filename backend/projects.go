@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/store"
 )
 
@@ -67,6 +68,9 @@ func applyProject(proj *latch.Project, in ProjectInput) error {
 		proj.Name = *in.Name
 	}
 	if in.Description != nil {
+		if err := latch.ValidateText("description", *in.Description); err != nil {
+			return err
+		}
 		if len(*in.Description) > maxDescription {
 			return latch.Invalidf("The description must be at most %d characters.", maxDescription)
 		}
@@ -248,6 +252,7 @@ func (b *Backend) UpdateProject(ctx context.Context, p *latch.Principal, key str
 		}
 		proj.Key = strings.ToUpper(*in.Key)
 	}
+	wasPublic := proj.Public
 	if err := applyProject(proj, in); err != nil {
 		return nil, err
 	}
@@ -256,6 +261,9 @@ func (b *Backend) UpdateProject(ctx context.Context, p *latch.Principal, key str
 			return nil, latch.Errorf(latch.ErrConflict, "Project key %s or name %q is already taken.", proj.Key, proj.Name)
 		}
 		return nil, fmt.Errorf("update project: %w", err)
+	}
+	if proj.Public != wasPublic {
+		b.record(ctx, p, audit.VisibilityChanged, "project:"+proj.Key, fmt.Sprintf("public %t", proj.Public))
 	}
 	return proj, nil
 }
@@ -307,9 +315,8 @@ func (b *Backend) CreateRepo(ctx context.Context, p *latch.Principal, projectKey
 	if err := applyRepo(repo, in); err != nil {
 		return nil, err
 	}
-	repo.Slug = latch.Slugify(repo.Name)
-	if repo.Slug == "" {
-		return nil, latch.Invalidf("The repository name must contain at least one letter or digit.")
+	if repo.Slug, err = repoSlug(repo.Name); err != nil {
+		return nil, err
 	}
 	err = b.store.WithTx(ctx, func(tx store.Store) error {
 		if err := tx.CreateRepo(ctx, repo); err != nil {
@@ -341,6 +348,9 @@ func applyRepo(repo *latch.Repository, in RepoInput) error {
 		repo.Name = *in.Name
 	}
 	if in.Description != nil {
+		if err := latch.ValidateText("description", *in.Description); err != nil {
+			return err
+		}
 		if len(*in.Description) > maxDescription {
 			return latch.Invalidf("The description must be at most %d characters.", maxDescription)
 		}
@@ -357,6 +367,16 @@ func applyRepo(repo *latch.Repository, in RepoInput) error {
 		repo.DefaultBranch = br
 	}
 	return nil
+}
+
+// repoSlug is the slug of a repository named name; a name whose slug would
+// be empty, "." or ".." (which no URL can name) is refused.
+func repoSlug(name string) (string, error) {
+	slug := latch.Slugify(name)
+	if strings.Trim(slug, ".") == "" {
+		return "", latch.Invalidf("The repository name must contain at least one letter or digit.")
+	}
+	return slug, nil
 }
 
 // validBranchName applies a conservative subset of git check-ref-format.
@@ -456,18 +476,21 @@ func (b *Backend) UpdateRepo(ctx context.Context, p *latch.Principal, projectKey
 	if err := b.authorize(ctx, p, latch.AdminRepo, resourceOf(repo)); err != nil {
 		return nil, err
 	}
+	wasPublic := repo.Public
 	if err := applyRepo(repo, in); err != nil {
 		return nil, err
 	}
-	repo.Slug = latch.Slugify(repo.Name)
-	if repo.Slug == "" {
-		return nil, latch.Invalidf("The repository name must contain at least one letter or digit.")
+	if repo.Slug, err = repoSlug(repo.Name); err != nil {
+		return nil, err
 	}
 	if err := b.store.UpdateRepo(ctx, repo); err != nil {
 		if errors.Is(err, latch.ErrConflict) {
 			return nil, latch.Errorf(latch.ErrConflict, "This repository URL is already taken by %q.", repo.Slug)
 		}
 		return nil, fmt.Errorf("update repository: %w", err)
+	}
+	if repo.Public != wasPublic {
+		b.record(ctx, p, audit.VisibilityChanged, "repository:"+strings.ToUpper(projectKey)+"/"+repo.Slug, fmt.Sprintf("public %t", repo.Public))
 	}
 	return repo, nil
 }

@@ -180,6 +180,9 @@ func (b *Backend) CreateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	if len(*in.Name) > maxTokenName {
 		return nil, latch.Invalidf("The token name must be at most %d characters.", maxTokenName)
 	}
+	if err := latch.ValidateText("token name", *in.Name); err != nil {
+		return nil, err
+	}
 	now := b.now()
 	t := &store.AccessToken{Kind: s.kind, Name: *in.Name, CreatedAt: now.UnixMilli(), CreatedBy: p.UserID()}
 	if in.Permissions == nil {
@@ -489,6 +492,9 @@ func (b *Backend) UpdateToken(ctx context.Context, p *latch.Principal, o TokenOw
 	if in.Name != nil {
 		if strings.TrimSpace(*in.Name) == "" || len(*in.Name) > maxTokenName {
 			return nil, latch.Invalidf("The token name must be 1 to %d characters.", maxTokenName)
+		}
+		if err := latch.ValidateText("token name", *in.Name); err != nil {
+			return nil, err
 		}
 		t.Name = *in.Name
 	}

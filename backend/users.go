@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/latchhq/latch"
 	"github.com/latchhq/latch/audit"
@@ -28,6 +29,10 @@ func validateUserName(name string) error {
 	}
 	if len(name) > 255 {
 		return latch.Invalidf("The user name must be at most 255 characters.")
+	}
+	if !utf8.ValidString(name) || name == "." || name == ".." {
+		// "." and ".." would be path segments that URLs cannot name.
+		return latch.Invalidf("The user name %q is not allowed.", name)
 	}
 	for _, r := range name {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '/' || r == '\\' || r == ':' {
@@ -95,6 +100,9 @@ func (b *Backend) createUser(ctx context.Context, nu NewUser) (*latch.User, erro
 	}
 	if nu.DisplayName == "" {
 		nu.DisplayName = nu.Name
+	}
+	if err := latch.ValidateText("display name", nu.DisplayName); err != nil {
+		return nil, err
 	}
 	if len(nu.DisplayName) > 255 {
 		return nil, latch.Invalidf("The display name must be at most 255 characters.")
@@ -241,6 +249,9 @@ func (b *Backend) CreateGroup(ctx context.Context, p *latch.Principal, name stri
 	if name == "" || len(name) > 255 {
 		return nil, latch.Invalidf("A group name of 1 to 255 characters is required.")
 	}
+	if !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return nil, latch.Invalidf("The group name contains characters that are not allowed.")
+	}
 	g := &latch.Group{Name: name}
 	if err := b.store.CreateGroup(ctx, g); err != nil {
 		if errors.Is(err, latch.ErrConflict) {
@@ -248,6 +259,7 @@ func (b *Backend) CreateGroup(ctx context.Context, p *latch.Principal, name stri
 		}
 		return nil, fmt.Errorf("create group: %w", err)
 	}
+	b.record(ctx, p, audit.GroupChanged, "group:"+g.Name, "created")
 	return g, nil
 }
 
@@ -283,6 +295,7 @@ func (b *Backend) DeleteGroup(ctx context.Context, p *latch.Principal, name stri
 		return nil, fmt.Errorf("delete group: %w", err)
 	}
 	b.userChanged(ctx, 0)
+	b.record(ctx, p, audit.GroupChanged, "group:"+g.Name, "deleted")
 	return g, nil
 }
 
@@ -315,6 +328,7 @@ func (b *Backend) AddUsersToGroup(ctx context.Context, p *latch.Principal, group
 	})
 	if err == nil {
 		b.userChanged(ctx, 0)
+		b.record(ctx, p, audit.GroupChanged, "group:"+group, "added "+strings.Join(users, ", "))
 	}
 	return err
 }
@@ -339,5 +353,6 @@ func (b *Backend) RemoveUserFromGroup(ctx context.Context, p *latch.Principal, g
 		return err
 	}
 	b.userChanged(ctx, u.ID)
+	b.record(ctx, p, audit.GroupChanged, "group:"+g.Name, "removed "+u.Name)
 	return nil
 }
