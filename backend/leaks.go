@@ -32,6 +32,9 @@ type CredentialState struct {
 	// Token is the stored token when it still exists (active, expired, or
 	// a rotated-out secret).
 	Token *store.AccessToken
+	// revokedOwner names the user a revoked token acted as, as remembered
+	// when it was revoked.
+	revokedOwner string
 }
 
 // Live reports whether the secret authenticates (or would, were its owner
@@ -74,7 +77,7 @@ func (b *Backend) CredentialState(ctx context.Context, secret string) (*Credenti
 	r, err := b.store.RevokedTokenByDigest(ctx, d[:])
 	switch {
 	case err == nil:
-		st.Status, st.ID = CredentialRevoked, r.ID
+		st.Status, st.ID, st.revokedOwner = CredentialRevoked, r.ID, r.Owner
 	case !errors.Is(err, latch.ErrNotFound):
 		return nil, fmt.Errorf("look up revoked token: %w", err)
 	}
@@ -102,18 +105,27 @@ func (b *Backend) CheckCredentials(ctx context.Context, p *latch.Principal, secr
 			return nil, err
 		}
 		out[i].CredentialState = *st
-		if !admin || st.Token == nil {
-			continue
-		}
-		uid := st.Token.UserID
-		u, ok := owners[uid]
-		if !ok {
-			if u, err = b.store.UserByID(ctx, uid); err != nil && !errors.Is(err, latch.ErrNotFound) {
-				return nil, fmt.Errorf("token owner: %w", err)
+		switch {
+		case !admin:
+		case st.Token != nil:
+			uid := st.Token.UserID
+			u, ok := owners[uid]
+			if !ok {
+				if u, err = b.store.UserByID(ctx, uid); err != nil && !errors.Is(err, latch.ErrNotFound) {
+					return nil, fmt.Errorf("token owner: %w", err)
+				}
+				owners[uid] = u
 			}
-			owners[uid] = u
+			out[i].Owner = u
+		case st.revokedOwner != "":
+			// The user may be gone since (a deleted repository's
+			// service user): then there is no owner to name.
+			u, err := b.store.UserByName(ctx, st.revokedOwner)
+			if err != nil && !errors.Is(err, latch.ErrNotFound) {
+				return nil, fmt.Errorf("revoked token owner: %w", err)
+			}
+			out[i].Owner = u
 		}
-		out[i].Owner = u
 	}
 	return out, nil
 }
