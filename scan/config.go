@@ -33,8 +33,9 @@ type Config struct {
 	fps map[string]bool
 }
 
-// ParseConfig parses the TOML text of a .latchscan.toml file. Unknown keys
-// and malformed globs are errors.
+// ParseConfig parses the TOML text of a .latchscan.toml file. Unknown keys,
+// malformed globs and fingerprints not of the shape FingerprintOf returns
+// (32 hexadecimal characters, in either case) are errors.
 func ParseConfig(data []byte) (*Config, error) {
 	var c Config
 	md, err := toml.Decode(string(data), &c)
@@ -62,9 +63,27 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	c.fps = make(map[string]bool, len(c.Fingerprints))
 	for _, fp := range c.Fingerprints {
-		c.fps[strings.ToLower(strings.TrimSpace(fp))] = true
+		norm := strings.ToLower(strings.TrimSpace(fp))
+		if !isFingerprint(norm) {
+			return nil, fmt.Errorf("scan: parsing allowlist: bad fingerprint %q (want 32 hexadecimal characters, as printed with a finding)", fp)
+		}
+		c.fps[norm] = true
 	}
 	return &c, nil
+}
+
+// isFingerprint reports whether s, lowercased, has the shape of what
+// FingerprintOf returns.
+func isFingerprint(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadConfig reads and parses the allowlist file name.

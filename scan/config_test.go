@@ -46,7 +46,10 @@ fingerprints = [" ABCDEF0123456789abcdef0123456789 "]
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, bad := range []string{`paths = "notalist"`, `paths = ["[unclosed"]`, `other = 1`, `paths = [""]`, `paths = [`} {
+	for _, bad := range []string{`paths = "notalist"`, `paths = ["[unclosed"]`, `other = 1`, `paths = [""]`, `paths = [`,
+		`fingerprints = ["xyz"]`, `fingerprints = ["abcdef0123456789abcdef012345678"]`,
+		`fingerprints = ["abcdef0123456789abcdef0123456789a"]`, `fingerprints = ["ghcdef0123456789abcdef0123456789"]`,
+		`fingerprints = [""]`} {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("ParseConfig(%q) succeeded", bad)
 		}
