@@ -155,12 +155,14 @@ func run(ctx context.Context, o *options, args []string, stdin io.Reader, stdout
 			res, err = s.ScanPaths(ctx, paths, opt)
 		}
 		if stdinToo && err == nil {
-			found, rerr := s.ScanReader(stdin, "-")
+			in := &countingReader{r: stdin}
+			found, rerr := s.ScanReader(in, "-")
 			if rerr != nil {
 				res.Errors = append(res.Errors, rerr)
 			}
 			res.Findings = append(res.Findings, cfg.Filter(found, "")...)
 			res.Stats.Files++
+			res.Stats.Bytes += in.n
 		}
 	}
 	if err != nil {
@@ -217,6 +219,18 @@ func run(ctx context.Context, o *options, args []string, stdin io.Reader, stdout
 			res.Stats.Skipped, fmt.Sprintf("%.2fs", time.Since(start).Seconds()))
 	}
 	return code
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func plural(n int) string {

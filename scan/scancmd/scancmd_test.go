@@ -159,6 +159,27 @@ func TestStdin(t *testing.T) {
 	if code, out, _ := runCLI(t, "just text\n", "-"); code != 0 || out != "" {
 		t.Fatalf("clean stdin: exit %d %q", code, out)
 	}
+	// Standard input counts the bytes read, as a file does.
+	in := "x " + tok + "\n"
+	code, out, _ = runCLI(t, in, "--format", "json", "-")
+	rep = jsonReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 {
+		t.Fatalf("exit %d %v\n%s", code, err, out)
+	}
+	if rep.Stats.Files != 1 || rep.Stats.Bytes != int64(len(in)) {
+		t.Errorf("stats %+v, want 1 file of %d bytes", rep.Stats, len(in))
+	}
+	// With a file too, the bytes add up.
+	file := filepath.Join(t.TempDir(), "f.txt")
+	write(t, file, "clean\n")
+	code, out, _ = runCLI(t, in, "--format", "json", file, "-")
+	rep = jsonReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 {
+		t.Fatalf("exit %d %v\n%s", code, err, out)
+	}
+	if rep.Stats.Files != 2 || rep.Stats.Bytes != int64(len(in)+len("clean\n")) {
+		t.Errorf("stats %+v, want 2 files of %d bytes", rep.Stats, len(in)+len("clean\n"))
+	}
 }
 
 func TestJSON(t *testing.T) {
@@ -365,6 +386,16 @@ func TestAllowlist(t *testing.T) {
 	write(t, cfg, "path = [\"typo\"]\n")
 	if code, _, errOut := runCLI(t, "", "--config", cfg, tr.dir); code != 2 || !strings.Contains(errOut, "unknown key") {
 		t.Fatalf("bad config: exit %d %s", code, errOut)
+	}
+	// A fingerprint not of the printed shape (32 hexadecimal characters)
+	// is an error, whether in --config or in the root file.
+	write(t, cfg, "fingerprints = [\""+tr.personalFP+"\", \"xyz\"]\n")
+	if code, _, errOut := runCLI(t, "", "--config", cfg, tr.dir); code != 2 || !strings.Contains(errOut, `bad fingerprint "xyz"`) {
+		t.Fatalf("bad fingerprint: exit %d %s", code, errOut)
+	}
+	write(t, filepath.Join(tr.dir, scan.ConfigFile), "fingerprints = [\"latch-personal-token\"]\n")
+	if code, _, errOut := runCLI(t, "", tr.dir); code != 2 || !strings.Contains(errOut, `bad fingerprint "latch-personal-token"`) {
+		t.Fatalf("bad fingerprint in the root file: exit %d %s", code, errOut)
 	}
 }
 
