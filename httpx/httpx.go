@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"sync"
 
@@ -56,8 +57,11 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) err
 			return latch.Invalidf("A JSON request body is required.")
 		}
 		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return latch.Invalidf("Field %q has the wrong type: expected %s.", typeErr.Field, typeErr.Type)
+		if errors.As(err, &typeErr) {
+			if typeErr.Field != "" {
+				return latch.Invalidf("Field %q has the wrong type: expected %s.", typeErr.Field, typeErr.Type)
+			}
+			return latch.Invalidf("The request body must be a JSON %s, not %s.", jsonKind(typeErr.Type), typeErr.Value)
 		}
 		return latch.Invalidf("The request body is not valid JSON.")
 	}
@@ -65,6 +69,21 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) err
 		return latch.Invalidf("The request body must hold exactly one JSON value.")
 	}
 	return nil
+}
+
+// jsonKind names the JSON value a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	}
+	return "number"
 }
 
 // Error kinds particular to HTTP.
