@@ -85,8 +85,26 @@ type fileJob struct {
 // following symbolic links; .git directories, binary files (a NUL byte in the
 // first 8000 bytes), files over the size limit and allowlisted paths are
 // skipped. Files are read and scanned by opt.Workers goroutines.
+//
+// A file or directory reached more than once, through roots that repeat or
+// overlap ("dir", "dir/a.txt", "./dir"), is scanned once, the first time it
+// is reached in the order of roots: paths are compared cleaned and made
+// absolute, without resolving symbolic links.
 func (s *Scanner) ScanPaths(ctx context.Context, roots []string, opt Options) (*Result, error) {
 	res := &Result{}
+	cwd, _ := os.Getwd() // on error, relative paths are compared as they are
+	seen := map[string]bool{}
+	firstVisit := func(p string) bool {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cwd, p)
+		}
+		p = filepath.Clean(p)
+		if seen[p] {
+			return false
+		}
+		seen[p] = true
+		return true
+	}
 	var mu sync.Mutex
 	addErr := func(err error) {
 		mu.Lock()
@@ -133,6 +151,9 @@ func (s *Scanner) ScanPaths(ctx context.Context, roots []string, opt Options) (*
 		if fatal = ctx.Err(); fatal != nil {
 			break
 		}
+		if !firstVisit(root) {
+			continue
+		}
 		st, err := os.Stat(root)
 		if err != nil {
 			addErr(fmt.Errorf("scan: %w", err))
@@ -160,6 +181,13 @@ func (s *Scanner) ScanPaths(ctx context.Context, roots []string, opt Options) (*
 			}
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if p != root && !firstVisit(p) {
+				// Reached already through another root.
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
 			}
 			rel := relPath(root, p)
 			if d.IsDir() {

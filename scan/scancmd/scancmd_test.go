@@ -701,3 +701,29 @@ func TestSARIFURI(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlappingArgs scans the same files through arguments that repeat and
+// overlap: each file is scanned, and each finding reported, once.
+func TestOverlappingArgs(t *testing.T) {
+	g := scantest.New(14)
+	dir := t.TempDir()
+	small, deep := g.Latch(token.Personal), g.Latch(token.API)
+	write(t, filepath.Join(dir, "ms", "small.txt"), "TOKEN="+small+"\n")
+	write(t, filepath.Join(dir, "ms", "sub", "deep.txt"), "TOKEN="+deep+"\n")
+	write(t, filepath.Join(dir, "ms", ".git", "config"), "clean\n")
+	t.Chdir(dir)
+	for _, args := range [][]string{
+		{"ms", "ms/small.txt", "ms"},
+		{"ms/small.txt", "./ms/", "ms/sub", filepath.Join(dir, "ms")},
+		{"ms/sub", "ms", "ms/./small.txt", "ms/sub/../small.txt"},
+	} {
+		code, out, errOut := runCLI(t, "", append([]string{"--format", "json"}, args...)...)
+		var rep jsonReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 {
+			t.Fatalf("%q: exit %d %v\n%s%s", args, code, err, out, errOut)
+		}
+		if len(rep.Findings) != 2 || rep.Stats.Files != 2 || rep.Stats.Skipped != 1 {
+			t.Errorf("%q: %d findings, stats %+v, want 2 findings in 2 files, 1 skipped:\n%s", args, len(rep.Findings), rep.Stats, out)
+		}
+	}
+}
