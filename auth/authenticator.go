@@ -89,6 +89,9 @@ type Authenticator struct {
 
 	dummyOnce sync.Once
 	dummy     string
+	// verifyHook, when set, replaces VerifyPassword, so that tests can count
+	// the argon2id checks.
+	verifyHook func(encoded, password string) bool
 }
 
 // NewAuthenticator returns an Authenticator over users. Tokens are refused
@@ -175,7 +178,11 @@ func (a *Authenticator) failed(ctx context.Context, at Attempt, account string, 
 		return // already audited when the lock began
 	}
 	counts := errors.Is(err, latch.ErrUnauthorized) || errors.Is(err, errSysAdminWrongPassword)
-	if !counts && !errors.Is(err, ErrBasicDisabled) && !errors.Is(err, ErrPasswordForGitDisabled) {
+	// A password presented on REST while REST passwords are off counts
+	// against the client address alone, so that a client cannot add audit
+	// rows without bound, nor lock anyone's account.
+	addrOnly := !counts && errors.Is(err, ErrBasicDisabled)
+	if !counts && !addrOnly && !errors.Is(err, ErrPasswordForGitDisabled) {
 		return // an internal error, not the client's failure
 	}
 	login := safeLogin(at.Username)
@@ -193,8 +200,11 @@ func (a *Authenticator) failed(ctx context.Context, at Attempt, account string, 
 		}
 	}
 	a.audit.Record(ctx, e)
-	if a.limiter == nil || !counts {
+	if a.limiter == nil || !counts && !addrOnly {
 		return
+	}
+	if addrOnly {
+		account = ""
 	}
 	if a.limiter.Failed(account, at.Addr) {
 		e.Type, e.Detail = audit.RateLimited, "too many failed authentications"
@@ -257,23 +267,8 @@ func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*
 		u = nil
 	}
 	account := accountKey(u, login)
-	restOff := at.Via == ViaREST && !pol.PasswordForRest
-	if restOff {
-		// System administrators keep password access to REST so that they
-		// cannot lock themselves out; for everyone else the password is
-		// not even checked.
-		sysAdmin := false
-		if u != nil {
-			acc, err := a.users.Access(ctx, u.ID, latch.Resource{})
-			if err != nil {
-				return nil, "", fmt.Errorf("authenticate: %w", err)
-			}
-			sysAdmin = latch.Decide(&latch.Principal{User: u, Credential: latch.CredPassword},
-				latch.SysAdminInstance, latch.Resource{}, acc).Allowed
-		}
-		if !sysAdmin {
-			return nil, "", ErrBasicDisabled
-		}
+	if at.Via == ViaREST && !pol.PasswordForRest {
+		return a.passwordRestOff(ctx, u, account, password)
 	}
 	if a.limiter != nil {
 		if err := a.limiter.CheckAccount(account); err != nil {
@@ -283,20 +278,73 @@ func (a *Authenticator) authenticatePassword(ctx context.Context, at Attempt) (*
 	if len(password) > MaxPasswordLen || u == nil {
 		// Spend the same time as a real check so that user names cannot be
 		// probed by timing.
-		VerifyPassword(a.dummyHash(), password)
+		a.verify(a.dummyHash(), password)
 		return nil, account, ErrBadCredentials
 	}
 	hash, err := a.users.PasswordHash(ctx, u.ID)
 	if err != nil && !errors.Is(err, latch.ErrNotFound) {
 		return nil, "", fmt.Errorf("authenticate: %w", err)
 	}
-	if !VerifyPassword(hash, password) || !u.Active || u.Type != latch.UserNormal {
-		if restOff {
-			return nil, account, basicDisabledFailure{}
-		}
+	if hash == "" {
+		// A user without a password takes as long as one with.
+		a.verify(a.dummyHash(), password)
+		return nil, account, ErrBadCredentials
+	}
+	if !a.verify(hash, password) || !u.Active || u.Type != latch.UserNormal {
 		return nil, account, ErrBadCredentials
 	}
 	return &latch.Principal{User: u, Credential: latch.CredPassword}, account, nil
+}
+
+// passwordRestOff checks a password presented on REST while REST passwords
+// are off: system administrators keep password access so that they cannot
+// lock themselves out; for everyone else the answer is ErrBasicDisabled
+// whatever the password. u is nil for an unknown login.
+//
+// The work is the same for every name, so that neither the answer nor its
+// time tells which accounts exist or which are system administrators: a
+// known user's access and password hash are read whether or not they are a
+// system administrator, and exactly one argon2id check runs, against the
+// stored hash for a system administrator whose account is not locked and
+// against the dummy hash for everyone else. A locked system administrator
+// is answered ErrBasicDisabled too, not a *RateLimited naming the account.
+// Only a system administrator's wrong password counts against the account;
+// the other refusals count against the client address alone (see failed),
+// so that nobody can lock other users out.
+func (a *Authenticator) passwordRestOff(ctx context.Context, u *latch.User, account, password string) (*latch.Principal, string, error) {
+	sysAdmin, hash := false, ""
+	if u != nil {
+		acc, err := a.users.Access(ctx, u.ID, latch.Resource{})
+		if err != nil {
+			return nil, "", fmt.Errorf("authenticate: %w", err)
+		}
+		sysAdmin = latch.Decide(&latch.Principal{User: u, Credential: latch.CredPassword},
+			latch.SysAdminInstance, latch.Resource{}, acc).Allowed
+		hash, err = a.users.PasswordHash(ctx, u.ID)
+		if err != nil && !errors.Is(err, latch.ErrNotFound) {
+			return nil, "", fmt.Errorf("authenticate: %w", err)
+		}
+	}
+	if sysAdmin && a.limiter != nil && a.limiter.CheckAccount(account) != nil {
+		sysAdmin = false
+	}
+	if !sysAdmin || hash == "" || len(password) > MaxPasswordLen {
+		a.verify(a.dummyHash(), password)
+		return nil, "", ErrBasicDisabled
+	}
+	if !a.verify(hash, password) || !u.Active || u.Type != latch.UserNormal {
+		return nil, account, basicDisabledFailure{}
+	}
+	return &latch.Principal{User: u, Credential: latch.CredPassword}, account, nil
+}
+
+// verify checks password against an encoded hash, through the test hook
+// when one is set.
+func (a *Authenticator) verify(encoded, password string) bool {
+	if a.verifyHook != nil {
+		return a.verifyHook(encoded, password)
+	}
+	return VerifyPassword(encoded, password)
 }
 
 func (a *Authenticator) dummyHash() string {
