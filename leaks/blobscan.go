@@ -36,7 +36,8 @@ var packedScans atomic.Int64
 
 // scanPush scans every blob the push adds with the latch rules, from the
 // pushed packs where it can (scanPushPacks), otherwise through git
-// (scanNewBlobs). Inline allow markers do not apply: a live credential gets
+// (scanNewBlobs), and the messages of the commits and tags it adds
+// (scanMessages). Inline allow markers do not apply: a live credential gets
 // through only with the audited push option.
 func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding, error) {
 	out, ok, err := s.scanPushPacks(ctx, p)
@@ -50,6 +51,11 @@ func (s *Service) scanPush(ctx context.Context, p *gitrepo.Push) ([]*pushFinding
 	} else {
 		packedScans.Add(1)
 	}
+	msgs, err := s.scanMessages(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, msgs...)
 	// Report in a stable order: by path, then line.
 	slices.SortStableFunc(out, func(a, b *pushFinding) int {
 		return cmp.Or(strings.Compare(a.blob.Path, b.blob.Path), cmp.Compare(a.line, b.line))

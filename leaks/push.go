@@ -44,6 +44,9 @@ type pushFinding struct {
 	kind   token.Kind
 	state  *backend.CredentialState
 	commit string // the commit introducing the blob, when found
+	// inMessage is set when the credential is in a commit or tag message,
+	// blob then naming that object.
+	inMessage bool
 }
 
 func (f *pushFinding) where() string {
@@ -203,6 +206,9 @@ func (s *Service) nameCommits(ctx context.Context, p *gitrepo.Push, fs []*pushFi
 	for i, f := range fs {
 		if i >= maxShown {
 			break
+		}
+		if f.inMessage {
+			continue
 		}
 		c, ok := byBlob[f.blob.ID]
 		if !ok {

@@ -275,3 +275,53 @@ func TestPushProtectionPackedPush(t *testing.T) {
 		t.Error("the pushed pack was not read directly")
 	}
 }
+
+// A credential in a commit or an annotated tag message is as public as one in
+// a file: both block the push, named by their object and message line.
+func TestPushProtectionMessages(t *testing.T) {
+	e := newEnv(t)
+	live := e.createToken(t, e.alice, "leaky")
+	srv := newGitServer(t, e.svc, e.alice)
+	wt := newWorktree(t)
+	base := commit(t, wt, map[string][]byte{"README.md": []byte("hello\n")}, "base")
+	mustGit(t, wt, "push", "--quiet", srv.url, "main")
+
+	t.Run("commit message", func(t *testing.T) {
+		leak := commit(t, wt, map[string][]byte{"a.txt": []byte("a\n")}, "deploy\n\nused "+live.Secret+" for it")
+		out, err := git(wt, "push", srv.url, "main")
+		if err == nil {
+			t.Fatalf("a live token in a commit message was accepted:\n%s", out)
+		}
+		for _, want := range []string{"commit " + leak[:12] + ", commit message:3", "id " + live.ID} {
+			if !strings.Contains(out, want) {
+				t.Errorf("refusal lacks %q:\n%s", want, out)
+			}
+		}
+		if got := srv.ref(t, "refs/heads/main"); got != base {
+			t.Errorf("main = %s, want unchanged %s", got, base)
+		}
+		mustGit(t, wt, "reset", "--quiet", "--hard", base)
+	})
+
+	t.Run("tag message", func(t *testing.T) {
+		mustGit(t, wt, "tag", "-a", "v1", "-m", live.Secret)
+		tag := mustGit(t, wt, "rev-parse", "v1")
+		out, err := git(wt, "push", srv.url, "v1")
+		if err == nil {
+			t.Fatalf("a live token in a tag message was accepted:\n%s", out)
+		}
+		if want := "tag " + tag[:12] + " message:1"; !strings.Contains(out, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, out)
+		}
+		if out, err := git(wt, "push", "-o", "latch-allow-secret="+live.ID, srv.url, "v1"); err != nil {
+			t.Fatalf("bypass refused: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("clean messages pass", func(t *testing.T) {
+		commit(t, wt, map[string][]byte{"b.txt": []byte("b\n")}, "ordinary change")
+		if out, err := git(wt, "push", srv.url, "main"); err != nil {
+			t.Fatalf("refused: %v\n%s", err, out)
+		}
+	})
+}

@@ -1,0 +1,134 @@
+package leaks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/latchhq/latch/gitrepo"
+	"github.com/latchhq/latch/scan"
+)
+
+// maxMessage bounds the commit or tag object read whole for its message;
+// larger ones (which git makes only on request) are scanned up to it.
+const maxMessage = 1 << 20
+
+// scanMessages scans the messages of the commits a push adds and of the
+// annotated tags it points refs at: a credential pasted into a commit
+// message is as public as one in a file. Findings name the object and
+// "commit message" or "tag message" with the line within the message.
+func (s *Service) scanMessages(ctx context.Context, p *gitrepo.Push) ([]*pushFinding, error) {
+	var tips []string
+	for _, u := range p.Updates {
+		if !u.IsDelete() {
+			tips = append(tips, u.New)
+		}
+	}
+	if len(tips) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The new commits; the tips themselves are asked too, so that annotated
+	// tags (which rev-list peels) are read.
+	revList, err := p.Command(ctx, "rev-list", "--stdin", "--not", "--all")
+	if err != nil {
+		return nil, err
+	}
+	revList.Stdin = strings.NewReader(strings.Join(tips, "\n") + "\n")
+	commits, err := revList.Output()
+	if err != nil {
+		return nil, fmt.Errorf("leaks: listing the pushed commits: %w", err)
+	}
+	var ids strings.Builder
+	seen := map[string]bool{}
+	for _, id := range append(strings.Fields(string(commits)), tips...) {
+		if !seen[id] {
+			seen[id] = true
+			ids.WriteString(id + "\n")
+		}
+	}
+	catFile, err := p.Command(ctx, "cat-file", "--batch")
+	if err != nil {
+		return nil, err
+	}
+	catFile.Stdin = strings.NewReader(ids.String())
+	stdout, err := catFile.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("leaks: reading the pushed commits: %w", err)
+	}
+	if err := catFile.Start(); err != nil {
+		return nil, fmt.Errorf("leaks: reading the pushed commits: %w", err)
+	}
+	out, scanErr := s.scanObjectMessages(bufio.NewReaderSize(stdout, 64<<10))
+	if scanErr != nil {
+		cancel()
+	}
+	if err := catFile.Wait(); err != nil && scanErr == nil {
+		scanErr = err
+	}
+	if scanErr != nil {
+		return nil, fmt.Errorf("leaks: reading the pushed commits: %w", scanErr)
+	}
+	return out, nil
+}
+
+// scanObjectMessages reads `git cat-file --batch` answers from r and scans
+// the message of each commit and tag.
+func (s *Service) scanObjectMessages(r *bufio.Reader) ([]*pushFinding, error) {
+	var out []*pushFinding
+	for {
+		header, err := r.ReadString('\n')
+		if err == io.EOF && header == "" {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		f := strings.Fields(header)
+		if len(f) == 2 && f[1] == "missing" {
+			continue
+		}
+		if len(f) != 3 {
+			return nil, fmt.Errorf("unexpected cat-file answer %q", strings.TrimSpace(header))
+		}
+		id, typ := f[0], f[1]
+		size, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || size < 0 {
+			return nil, fmt.Errorf("unexpected cat-file answer %q", strings.TrimSpace(header))
+		}
+		data := make([]byte, min(size, maxMessage))
+		if _, err := io.ReadFull(r, data); err != nil {
+			return nil, err
+		}
+		if _, err := r.Discard(int(size-int64(len(data))) + 1); err != nil { // the rest, and the newline
+			return nil, err
+		}
+		if typ != "commit" && typ != "tag" {
+			continue
+		}
+		// The message follows the headers and a blank line; lines are
+		// counted from its first.
+		i := bytes.Index(data, []byte("\n\n"))
+		if i < 0 {
+			continue
+		}
+		msg := data[i+2:]
+		if bytes.Contains(msg, []byte(scan.AllowMarker)) {
+			msg = neutralize(msg)
+		}
+		for _, fd := range s.scanner.Scan(msg, "") {
+			pf := &pushFinding{blob: gitrepo.Blob{ID: id, Path: "commit message"}, line: fd.Line, secret: fd.Secret, kind: fd.Kind, inMessage: true}
+			if typ == "commit" {
+				pf.commit = id
+			} else {
+				pf.blob.Path = "tag " + short(id) + " message"
+			}
+			out = append(out, pf)
+		}
+	}
+}
