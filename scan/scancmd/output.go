@@ -95,10 +95,10 @@ type jsonFinding struct {
 type jsonReport struct {
 	Findings []jsonFinding `json:"findings"`
 	Stats    struct {
-		Files   int64 `json:"files"`
-		Bytes   int64 `json:"bytes"`
-		Skipped int64 `json:"skipped"`
-		Commits int64 `json:"commits,omitempty"`
+		Files   int64  `json:"files"`
+		Bytes   int64  `json:"bytes"`
+		Skipped int64  `json:"skipped"`
+		Commits *int64 `json:"commits,omitempty"` // history scans only
 	} `json:"stats"`
 	Errors []string `json:"errors,omitempty"`
 }
@@ -121,8 +121,11 @@ func (r *report) json(w io.Writer) error {
 		}
 		out.Findings = append(out.Findings, j)
 	}
-	out.Stats.Files, out.Stats.Bytes, out.Stats.Skipped, out.Stats.Commits =
-		r.stats.Files, r.stats.Bytes, r.stats.Skipped, r.stats.Commits
+	out.Stats.Files, out.Stats.Bytes, out.Stats.Skipped = r.stats.Files, r.stats.Bytes, r.stats.Skipped
+	if r.history {
+		commits := r.stats.Commits
+		out.Stats.Commits = &commits
+	}
 	for _, e := range r.errors {
 		out.Errors = append(out.Errors, e.Error())
 	}

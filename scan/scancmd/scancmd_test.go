@@ -211,6 +211,17 @@ func TestJSON(t *testing.T) {
 	if rep.Stats.Files != 3 || rep.Stats.Skipped != 3 {
 		t.Errorf("stats %+v", rep.Stats)
 	}
+	// A path scan without errors has neither "commits" nor "errors"; one
+	// with an unreadable path lists it in "errors".
+	if strings.Contains(out, `"commits"`) || strings.Contains(out, `"errors"`) {
+		t.Errorf("commits or errors in a clean path scan:\n%s", out)
+	}
+	code, out, _ = runCLI(t, "", "--format", "json", filepath.Join(tr.dir, "clean.txt"), filepath.Join(tr.dir, "missing"))
+	rep = jsonReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 2 || len(rep.Errors) != 1 ||
+		!strings.Contains(rep.Errors[0], "missing") || strings.Contains(out, `"commits"`) {
+		t.Errorf("exit %d %v\n%s", code, err, out)
+	}
 }
 
 var sarifSchemaOnce = sync.OnceValues(func() (*jsonschema.Schema, error) {
@@ -476,7 +487,7 @@ func TestHistory(t *testing.T) {
 	if f2.Rule != "bitbucket-app-password" || f2.Path != "deploy.sh" || f2.InHEAD == nil || *f2.InHEAD {
 		t.Errorf("branch secret: %+v", f2)
 	}
-	if rep.Stats.Commits != 6 || rep.Stats.Skipped != 1 {
+	if rep.Stats.Commits == nil || *rep.Stats.Commits != 6 || rep.Stats.Skipped != 1 {
 		t.Errorf("stats %+v", rep.Stats)
 	}
 
@@ -530,6 +541,10 @@ func TestHistory(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "", "--git", dir, "--since", "feature"); code != 0 {
 		t.Fatalf("--since feature: exit %d\n%s", code, out) // every ref is in feature
+	}
+	// A history scan states its commits in JSON, even when it walked none.
+	if code, out, _ := runCLI(t, "", "--git", dir, "--since", "feature", "--format", "json"); code != 0 || !strings.Contains(out, `"commits": 0`) {
+		t.Fatalf("--since feature: exit %d\n%s", code, out)
 	}
 	if code, _, errOut := runCLI(t, "", "--git", dir, "--since", "no-such-rev"); code != 2 || !strings.Contains(errOut, "no-such-rev") {
 		t.Fatalf("bad --since: exit %d %s", code, errOut)
