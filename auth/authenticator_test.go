@@ -213,3 +213,49 @@ func TestBasicDisabledSameWorkForEveryName(t *testing.T) {
 		t.Errorf("a locked system administrator: %d password checks, want 1", n)
 	}
 }
+
+// TestGitPasswordsOffCountAgainstTheAddress: with Git passwords off, password
+// attempts on Git count against the client address as on REST (and never
+// against the account, whose password they never check), so that the
+// address ends up waiting and the audit trail stops growing.
+func TestGitPasswordsOffCountAgainstTheAddress(t *testing.T) {
+	st := &pwStore{
+		users:  map[string]*latch.User{"alice": {ID: 2, Name: "alice", Active: true, Type: latch.UserNormal}},
+		admins: map[int64]bool{},
+	}
+	s := settings.Default()
+	s.Auth.PasswordForGit = false
+	a := NewAuthenticator(st, fixedPolicy{s}, NewLimiter(), st)
+	a.verifyHook = func(encoded, password string) bool { return encoded == "hash:"+password }
+	addr := netip.MustParseAddr("192.0.2.9")
+	git := func() error {
+		_, err := a.Authenticate(context.Background(), Attempt{
+			Credentials: Credentials{Scheme: SchemeBasic, Username: "alice", Secret: "alice-password"}, Via: ViaGit, Addr: addr,
+		})
+		return err
+	}
+	for i := range AddressFailures {
+		if err := git(); !errors.Is(err, ErrPasswordForGitDisabled) {
+			t.Fatalf("attempt %d: %v, want ErrPasswordForGitDisabled", i+1, err)
+		}
+	}
+	var rl *RateLimited
+	if err := git(); !errors.As(err, &rl) || rl.Account != "" {
+		t.Fatalf("after %d refused attempts: %v, want the address rate limited", AddressFailures, err)
+	}
+	rows := len(st.audited)
+	if err := git(); !errors.As(err, &rl) {
+		t.Fatalf("a later attempt: %v, want rate limited", err)
+	}
+	if n := len(st.audited); n != rows {
+		t.Errorf("a rate-limited attempt added %d audit rows", n-rows)
+	}
+	// The attempts never checked a password: alice's account is not locked.
+	pr, err := a.Authenticate(context.Background(), Attempt{
+		Credentials: Credentials{Scheme: SchemeBasic, Username: "alice", Secret: "alice-password"}, Via: ViaREST,
+		Addr: netip.MustParseAddr("192.0.2.10"),
+	})
+	if err != nil || pr.User == nil || pr.User.Name != "alice" {
+		t.Errorf("alice over REST from another address: %v, %v", pr, err)
+	}
+}
