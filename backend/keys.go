@@ -319,11 +319,18 @@ func (b *Backend) userKey(ctx context.Context, p *latch.Principal, id int64, wri
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := b.keyUser(ctx, p, owner.Name, write); err != nil {
-		if _, denied := IsDenied(err); denied && !write {
+	// Whoever may not read the key is told it does not exist, whatever
+	// the method, so that changing it reveals no more than reading it.
+	if _, err := b.keyUser(ctx, p, owner.Name, false); err != nil {
+		if _, denied := IsDenied(err); denied {
 			return nil, nil, noSuchKey(id)
 		}
 		return nil, nil, err
+	}
+	if write {
+		if _, err := b.keyUser(ctx, p, owner.Name, true); err != nil {
+			return nil, nil, err
+		}
 	}
 	return k, owner, nil
 }
