@@ -35,6 +35,19 @@ const maxHeaderSecret = 4096
 // ErrMalformed is returned for an Authorization header latch cannot parse.
 var ErrMalformed = &latch.Error{Kind: latch.ErrUnauthorized, Message: "Malformed Authorization header.", Exception: latch.ExAuthentication}
 
+// ParseAuthorizations parses the values of a request's Authorization
+// headers: none is SchemeNone, more than one is ErrMalformed (the header is
+// not a list, and which one a server or proxy honours differs).
+func ParseAuthorizations(values []string) (Credentials, error) {
+	switch len(values) {
+	case 0:
+		return Credentials{}, nil
+	case 1:
+		return ParseAuthorization(values[0])
+	}
+	return Credentials{}, ErrMalformed
+}
+
 // ParseAuthorization parses an Authorization header value. An empty header
 // yields SchemeNone and no error.
 func ParseAuthorization(h string) (Credentials, error) {

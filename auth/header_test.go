@@ -33,6 +33,20 @@ func TestParseAuthorization(t *testing.T) {
 	}
 }
 
+// Two Authorization headers are refused whatever they hold: which one a
+// server or proxy honours differs, so the request is ambiguous.
+func TestParseAuthorizations(t *testing.T) {
+	if c, err := ParseAuthorizations(nil); err != nil || c != (Credentials{}) {
+		t.Errorf("no header: %+v, %v", c, err)
+	}
+	if c, err := ParseAuthorizations([]string{"Bearer latp_abc"}); err != nil || c.Secret != "latp_abc" {
+		t.Errorf("one header: %+v, %v", c, err)
+	}
+	if c, err := ParseAuthorizations([]string{"Bearer latp_abc", "Basic !!!"}); err != ErrMalformed || c != (Credentials{}) {
+		t.Errorf("two headers: %+v, %v, want ErrMalformed", c, err)
+	}
+}
+
 func FuzzParseAuthorization(f *testing.F) {
 	f.Add("Basic YWxpY2U6cHc=")
 	f.Add("Bearer latp_x")

@@ -166,7 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) authenticate(r *http.Request) (*latch.Principal, error) {
-	creds, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
+	creds, err := auth.ParseAuthorizations(r.Header.Values("Authorization"))
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func gitOrNotFound(git http.Handler, log *slog.Logger) http.Handler {
 // the Data Center envelope.
 func authenticateREST(a *auth.Authenticator, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		creds, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
+		creds, err := auth.ParseAuthorizations(r.Header.Values("Authorization"))
 		if err != nil {
 			dcrest.WriteError(w, log, err)
 			return
