@@ -111,6 +111,7 @@ const (
 	ExAuthentication   = "com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException"
 	ExValidation       = "com.atlassian.bitbucket.validation.ArgumentValidationException"
 	ExDuplicate        = "com.atlassian.bitbucket.DuplicateEntityException"
+	ExRateLimited      = "com.atlassian.bitbucket.ratelimit.RateLimitedException"
 )
 
 // NoSuchProject returns the error for an unknown project key.

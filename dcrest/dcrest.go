@@ -144,6 +144,8 @@ func WriteErrorStatus(w http.ResponseWriter, log *slog.Logger, status int, err e
 			ex = latch.ExValidation
 		case http.StatusConflict:
 			ex = latch.ExDuplicate
+		case http.StatusTooManyRequests:
+			ex = latch.ExRateLimited
 		}
 	}
 	if status == http.StatusInternalServerError {

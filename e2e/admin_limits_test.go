@@ -62,7 +62,7 @@ func TestAdminBruteForce(t *testing.T) {
 		st, b, h := s.do(t, http.MethodGet, admProbe, eve.Name, eve.Password, nil)
 		admRetryAfter(t, "11th attempt, with the right password", st, b, h, 30)
 		if st == http.StatusTooManyRequests {
-			checkError(t, "429 body", b, "")
+			checkError(t, "429 body", b, "com.atlassian.bitbucket.ratelimit.RateLimitedException")
 		}
 		// Over git too: the account is locked, whatever the transport.
 		st, b, h = s.request(t, http.MethodGet, infoRefs, admHdr(basicAuth(eve.Name, eve.Password)), nil)

@@ -61,7 +61,7 @@ func (s *Service) limited(w http.ResponseWriter, r *http.Request, l *limiter) bo
 	}
 	secs := int((wait + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	ex := "com.atlassian.bitbucket.ratelimit.RateLimitedException"
+	ex := latch.ExRateLimited
 	httpx.WriteJSON(w, http.StatusTooManyRequests, dcrest.ErrorBody{Errors: []dcrest.ErrorItem{{
 		Message:       fmt.Sprintf("Too many requests from your address. Try again in %d seconds.", secs),
 		ExceptionName: &ex,
