@@ -61,7 +61,15 @@ type blobJob struct {
 // usually a small part of the repository: `git log --raw` names its blobs
 // and `git cat-file --batch` reads just those. Objects no pack holds (loose,
 // in alternates) are read through git cat-file either way.
-func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOptions) (*Result, error) {
+func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOptions) (_ *Result, err error) {
+	defer func(caller context.Context) {
+		// A git process killed by the cancellation fails in its own words
+		// ("not a git repository", "signal: killed"): the cause is the
+		// context's.
+		if err != nil && caller.Err() != nil && !errors.Is(err, caller.Err()) {
+			err = fmt.Errorf("scan: %w", caller.Err())
+		}
+	}(ctx)
 	ctx, cancel := context.WithCancel(ctx) // stops the HEAD listing on an early return
 	defer cancel()
 	g := &gitRunner{bin: cmp.Or(opt.Git, "git"), dir: dir}
@@ -97,7 +105,6 @@ func (s *Scanner) ScanHistory(ctx context.Context, dir string, opt HistoryOption
 	res := &Result{}
 	var mu sync.Mutex
 	rec := recorder{cfg: cfg, head: head, res: res, mu: &mu}
-	var err error
 	if opt.Since == "" {
 		err = s.scanAll(ctx, g, opt, &rec, headc)
 	} else {

@@ -3,6 +3,7 @@ package scan
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchhq/latch/scan/scantest"
 	"github.com/latchhq/latch/token"
@@ -481,18 +483,19 @@ func parseTreeOffsets(d []byte, hashSize int) ([]int32, bool) {
 	return append(offs, int32(len(d))), true
 }
 
-// BenchmarkScanHistory scans a repacked history of 3,000 commits that each
-// edit a few lines of one to three of 120 files in 30 directories (the
-// shape where every commit brings little new text), walked in process and,
-// side by side, by git log (the walk used when the trees do not fit).
-func BenchmarkScanHistory(b *testing.B) {
+// editHistory returns a repacked repository of n commits: the first adds
+// 120 Go files, each later one edits a line in one or two of them, and every
+// 300th from the 150th plants a latch token in each file it edits. It skips
+// tb without git.
+func editHistory(tb testing.TB, n int) string {
+	tb.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		b.Skip("git not installed")
+		tb.Skip("git not installed")
 	}
-	dir := b.TempDir()
+	dir := tb.TempDir()
 	cmd := exec.Command("git", "init", "-q", "-b", "main", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("git init: %v %s", err, out)
+		tb.Fatalf("git init: %v %s", err, out)
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	g := scantest.New(23)
@@ -504,7 +507,7 @@ func BenchmarkScanHistory(b *testing.B) {
 	}
 	var stream strings.Builder
 	data := func(s string) { fmt.Fprintf(&stream, "data %d\n%s\n", len(s), s) }
-	for c := range 3000 {
+	for c := range n {
 		fmt.Fprintf(&stream, "commit refs/heads/main\ncommitter Ada <ada@example.com> %d +0000\n", 1700000000+c*60)
 		data(fmt.Sprintf("commit %d", c))
 		changed := []int{rng.IntN(len(files)), rng.IntN(len(files))}
@@ -528,9 +531,85 @@ func BenchmarkScanHistory(b *testing.B) {
 		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
 		cmd.Stdin = strings.NewReader(stream.String())
 		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("git %v: %v %s", args, err, out)
+			tb.Fatalf("git %v: %v %s", args, err, out)
 		}
 	}
+	return dir
+}
+
+// TestScanHistoryCancel cancels history scans under way, walked in process
+// and by git log: each returns the context's error at once and leaves no git
+// process behind.
+func TestScanHistoryCancel(t *testing.T) {
+	dir := editHistory(t, 1500)
+	for _, walk := range []struct {
+		name  string
+		bound int64
+	}{{"in-process", maxTreeBytes}, {"git-log", 0}} {
+		t.Run(walk.name, func(t *testing.T) {
+			defer func(n int64) { maxTreeBytes = n }(maxTreeBytes)
+			maxTreeBytes = walk.bound
+			// Whole, the scan finds its tokens: what is cancelled below is
+			// a scan that would have succeeded.
+			res, err := NewScanner().ScanHistory(context.Background(), dir, HistoryOptions{})
+			if err != nil || len(res.Findings) != 10 {
+				t.Fatalf("uncancelled: %v, %d findings", err, len(res.Findings))
+			}
+			for _, after := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond} {
+				ctx, cancel := context.WithCancel(context.Background())
+				if after == 0 {
+					cancel()
+				} else {
+					time.AfterFunc(after, cancel)
+				}
+				start := time.Now()
+				res, err := NewScanner().ScanHistory(ctx, dir, HistoryOptions{})
+				cancel()
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("cancelled after %v: %v (%v findings), want context.Canceled", after, err, res != nil)
+				}
+				// Generous: it is the order of magnitude that matters, on a
+				// busy machine (a whole scan takes ~100 ms here).
+				if d := time.Since(start); d > 10*time.Second {
+					t.Errorf("cancelled after %v: returned after %v", after, d)
+				}
+			}
+			if kids := gitChildren(t); len(kids) > 0 {
+				t.Errorf("git processes left after cancelled scans: %v", kids)
+			}
+		})
+	}
+}
+
+// gitChildren lists this process's child processes that are running git,
+// from /proc (every thread's children).
+func gitChildren(t *testing.T) []string {
+	t.Helper()
+	lists, err := filepath.Glob("/proc/self/task/*/children")
+	if err != nil || len(lists) == 0 {
+		t.Fatalf("cannot list child processes: %v", err)
+	}
+	var kids []string
+	for _, l := range lists {
+		pids, err := os.ReadFile(l)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, pid := range strings.Fields(string(pids)) {
+			if comm, err := os.ReadFile("/proc/" + pid + "/comm"); err == nil && strings.Contains(string(comm), "git") {
+				kids = append(kids, pid+" "+strings.TrimSpace(string(comm)))
+			}
+		}
+	}
+	return kids
+}
+
+// BenchmarkScanHistory scans a repacked history of 3,000 commits that each
+// edit a few lines of one to three of 120 files in 30 directories (the
+// shape where every commit brings little new text), walked in process and,
+// side by side, by git log (the walk used when the trees do not fit).
+func BenchmarkScanHistory(b *testing.B) {
+	dir := editHistory(b, 3000)
 	for _, walk := range []struct {
 		name  string
 		bound int64
