@@ -45,11 +45,14 @@ func (s *Service) scanMessages(ctx context.Context, p *gitrepo.Push) ([]*pushFin
 		return nil, fmt.Errorf("leaks: listing the pushed commits: %w", err)
 	}
 	var ids strings.Builder
-	seen := map[string]bool{}
-	for _, id := range append(strings.Fields(string(commits)), tips...) {
-		if !seen[id] {
-			seen[id] = true
-			ids.WriteString(id + "\n")
+	added := map[string]bool{}
+	for _, id := range strings.Fields(string(commits)) {
+		added[id] = true
+		ids.WriteString(id + "\n")
+	}
+	for _, id := range tips {
+		if !added[id] {
+			ids.WriteString(id + "\n") // a tag, or a commit the repository had
 		}
 	}
 	catFile, err := p.Command(ctx, "cat-file", "--batch")
@@ -64,7 +67,7 @@ func (s *Service) scanMessages(ctx context.Context, p *gitrepo.Push) ([]*pushFin
 	if err := catFile.Start(); err != nil {
 		return nil, fmt.Errorf("leaks: reading the pushed commits: %w", err)
 	}
-	out, scanErr := s.scanObjectMessages(bufio.NewReaderSize(stdout, 64<<10))
+	out, scanErr := s.scanObjectMessages(bufio.NewReaderSize(stdout, 64<<10), added)
 	if scanErr != nil {
 		cancel()
 	}
@@ -78,8 +81,9 @@ func (s *Service) scanMessages(ctx context.Context, p *gitrepo.Push) ([]*pushFin
 }
 
 // scanObjectMessages reads `git cat-file --batch` answers from r and scans
-// the message of each commit and tag.
-func (s *Service) scanObjectMessages(r *bufio.Reader) ([]*pushFinding, error) {
+// the message of each tag and of each commit the push adds (in added): a
+// ref pointed at a commit the repository had brings nothing new.
+func (s *Service) scanObjectMessages(r *bufio.Reader, added map[string]bool) ([]*pushFinding, error) {
 	var out []*pushFinding
 	for {
 		header, err := r.ReadString('\n')
@@ -108,7 +112,7 @@ func (s *Service) scanObjectMessages(r *bufio.Reader) ([]*pushFinding, error) {
 		if _, err := r.Discard(int(size-int64(len(data))) + 1); err != nil { // the rest, and the newline
 			return nil, err
 		}
-		if typ != "commit" && typ != "tag" {
+		if typ != "tag" && (typ != "commit" || !added[id]) {
 			continue
 		}
 		// The message follows the headers and a blank line; lines are

@@ -318,6 +318,17 @@ func TestPushProtectionMessages(t *testing.T) {
 		}
 	})
 
+	t.Run("a commit the repository has is not scanned again", func(t *testing.T) {
+		leak := commit(t, wt, map[string][]byte{"c.txt": []byte("c\n")}, "again "+live.Secret)
+		if out, err := git(wt, "push", "-o", "latch-allow-secret="+live.ID, srv.url, "main"); err != nil {
+			t.Fatalf("bypass refused: %v\n%s", err, out)
+		}
+		// A new branch at that commit adds no commit: nothing to refuse.
+		if out, err := git(wt, "push", srv.url, leak+":refs/heads/other"); err != nil {
+			t.Fatalf("a branch at a commit already pushed was refused: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("clean messages pass", func(t *testing.T) {
 		commit(t, wt, map[string][]byte{"b.txt": []byte("b\n")}, "ordinary change")
 		if out, err := git(wt, "push", srv.url, "main"); err != nil {
