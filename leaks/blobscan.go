@@ -243,29 +243,38 @@ func partition(blobs []gitrepo.Blob, n int) [][]gitrepo.Blob {
 }
 
 // scanBlobs streams blobs through one `git cat-file --batch` and scans each.
-func (s *Service) scanBlobs(ctx context.Context, p *gitrepo.Push, blobs []gitrepo.Blob) ([]*pushFinding, error) {
+func (s *Service) scanBlobs(ctx context.Context, p *gitrepo.Push, blobs []gitrepo.Blob) (out []*pushFinding, err error) {
+	ids := make([]string, len(blobs))
+	for i, b := range blobs {
+		ids[i] = b.ID
+	}
+	err = catFileBatch(ctx, p, ids, func(br *bufio.Reader) (err error) {
+		out, err = s.readBatch(br, blobs)
+		return err
+	})
+	return out, err
+}
+
+// catFileBatch runs one `git cat-file --batch` over ids and gives its
+// answers to read; the process is stopped when read fails.
+func catFileBatch(ctx context.Context, p *gitrepo.Push, ids []string, read func(*bufio.Reader) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd, err := p.Command(ctx, "cat-file", "--batch=%(objectname) %(objecttype) %(objectsize)")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var ids strings.Builder
-	for _, b := range blobs {
-		ids.WriteString(b.ID)
-		ids.WriteByte('\n')
-	}
-	cmd.Stdin = strings.NewReader(ids.String())
+	cmd.Stdin = strings.NewReader(strings.Join(ids, "\n") + "\n")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("leaks: cat-file: %w", err)
+		return fmt.Errorf("leaks: cat-file: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("leaks: cat-file: %w", err)
+		return fmt.Errorf("leaks: cat-file: %w", err)
 	}
-	out, readErr := s.readBatch(bufio.NewReaderSize(stdout, 64<<10), blobs)
+	readErr := read(bufio.NewReaderSize(stdout, 64<<10))
 	if readErr != nil {
 		cancel()
 		io.Copy(io.Discard, stdout)
@@ -273,11 +282,11 @@ func (s *Service) scanBlobs(ctx context.Context, p *gitrepo.Push, blobs []gitrep
 	waitErr := cmd.Wait()
 	switch {
 	case readErr != nil:
-		return nil, readErr
+		return readErr
 	case waitErr != nil:
-		return nil, fmt.Errorf("leaks: git cat-file: %w: %s", waitErr, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("leaks: git cat-file: %w: %s", waitErr, strings.TrimSpace(stderr.String()))
 	}
-	return out, nil
+	return nil
 }
 
 // readBatch reads cat-file --batch output for blobs, in order, scanning

@@ -31,8 +31,6 @@ func (s *Service) scanMessages(ctx context.Context, p *gitrepo.Push) ([]*pushFin
 	if len(tips) == 0 {
 		return nil, nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// The new commits; the tips themselves are asked too, so that annotated
 	// tags (which rev-list peels) are read.
 	revList, err := p.Command(ctx, "rev-list", "--stdin", "--not", "--all")
@@ -44,38 +42,23 @@ func (s *Service) scanMessages(ctx context.Context, p *gitrepo.Push) ([]*pushFin
 	if err != nil {
 		return nil, fmt.Errorf("leaks: listing the pushed commits: %w", err)
 	}
-	var ids strings.Builder
+	ids := strings.Fields(string(commits))
 	added := map[string]bool{}
-	for _, id := range strings.Fields(string(commits)) {
+	for _, id := range ids {
 		added[id] = true
-		ids.WriteString(id + "\n")
 	}
 	for _, id := range tips {
 		if !added[id] {
-			ids.WriteString(id + "\n") // a tag, or a commit the repository had
+			ids = append(ids, id) // a tag, or a commit the repository had
 		}
 	}
-	catFile, err := p.Command(ctx, "cat-file", "--batch")
-	if err != nil {
-		return nil, err
-	}
-	catFile.Stdin = strings.NewReader(ids.String())
-	stdout, err := catFile.StdoutPipe()
+	var out []*pushFinding
+	err = catFileBatch(ctx, p, ids, func(br *bufio.Reader) (err error) {
+		out, err = s.scanObjectMessages(br, added)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("leaks: reading the pushed commits: %w", err)
-	}
-	if err := catFile.Start(); err != nil {
-		return nil, fmt.Errorf("leaks: reading the pushed commits: %w", err)
-	}
-	out, scanErr := s.scanObjectMessages(bufio.NewReaderSize(stdout, 64<<10), added)
-	if scanErr != nil {
-		cancel()
-	}
-	if err := catFile.Wait(); err != nil && scanErr == nil {
-		scanErr = err
-	}
-	if scanErr != nil {
-		return nil, fmt.Errorf("leaks: reading the pushed commits: %w", scanErr)
 	}
 	return out, nil
 }
