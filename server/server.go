@@ -5,6 +5,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -35,10 +36,15 @@ type Config struct {
 	// Network gives the network policy that says how to find a client's
 	// address behind trusted proxies; nil trusts no proxy.
 	Network func() *settings.NetworkPolicy
+	// TrustedOrigins are origins ("https://git.example.com") from which
+	// browsers may send state-changing requests besides the request's own
+	// host: the public base URL, whose host a reverse proxy may not pass on.
+	TrustedOrigins []string
 }
 
-// New returns the root handler.
-func New(cfg Config) http.Handler {
+// New returns the root handler. It fails only on a malformed trusted
+// origin.
+func New(cfg Config) (http.Handler, error) {
 	rest := http.NewServeMux()
 	for _, r := range cfg.REST {
 		r.Register(rest)
@@ -64,8 +70,48 @@ func New(cfg Config) http.Handler {
 		// Cloud-style clone URLs: /{workspace}/{slug}.git/...
 		root.Handle("/", gitOrNotFound(cfg.Git, cfg.Log))
 	}
+	guarded, err := refuseCrossSite(cfg.Log, cfg.TrustedOrigins, root)
+	if err != nil {
+		return nil, err
+	}
 	m := newMetrics(cfg.Registry)
-	return recoverPanics(cfg.Log, m.observe(cfg.Log, withOrigin(cfg.Network, root)))
+	return recoverPanics(cfg.Log, m.observe(cfg.Log, withOrigin(cfg.Network, guarded))), nil
+}
+
+// refuseCrossSite refuses, with 403, the state-changing requests a browser
+// sends to latch on behalf of another site (cross-site request forgery):
+// a browser attaches the Basic credentials it has cached for latch to a
+// form or a no-cors fetch that another page starts, so without this check
+// a page a user visits could add its SSH key to the user's account or push
+// to the user's repositories. Browsers mark such requests (Sec-Fetch-Site,
+// Origin); Git, curl and API clients send neither and are not affected.
+//
+// As Data Center, the header "X-Atlassian-Token: no-check" turns the check
+// off: a page on another site cannot set it without a CORS preflight, which
+// latch never grants. The leak endpoints need no such protection (check
+// and revoke act on the credentials in the body, not the caller's), so a
+// browser-based reporting tool may call them from any site.
+func refuseCrossSite(log *slog.Logger, trusted []string, next http.Handler) (http.Handler, error) {
+	cop := http.NewCrossOriginProtection()
+	for _, o := range trusted {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("server: trusted origin %q: %w", o, err)
+		}
+	}
+	cop.AddInsecureBypassPattern("POST /rest/latch/1.0/credentials/check")
+	cop.AddInsecureBypassPattern("POST /rest/latch/1.0/credentials/revoke")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Atlassian-Token") == "no-check" || cop.Check(r) == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		err := &latch.Error{Kind: latch.ErrForbidden, Message: "XSRF check failed: a cross-site browser request cannot change anything here.", Exception: latch.ExAuthorisation}
+		if strings.HasPrefix(r.URL.Path, "/rest/") {
+			dcrest.WriteError(w, log, err)
+			return
+		}
+		http.Error(w, err.Message, http.StatusForbidden)
+	}), nil
 }
 
 // withOrigin records where the request came from (the client address, read

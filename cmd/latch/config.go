@@ -105,3 +105,10 @@ func (c *config) sshHostPort() string {
 	}
 	return net.JoinHostPort(host, port)
 }
+
+// origin is the base URL's origin (scheme and host, without the path a
+// proxy may serve latch under), as browsers send it.
+func (c *config) origin() string {
+	u, _ := url.Parse(c.BaseURL)
+	return u.Scheme + "://" + u.Host
+}

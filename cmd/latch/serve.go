@@ -179,7 +179,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	// told through the mail outbox), push protection.
 	leakSvc := leaks.New(leaks.Config{Backend: b, Policy: policy, Audit: auditLog, Links: links, Log: log})
 	hooks.SetHandler(leakSvc)
-	handler := server.New(server.Config{
+	handler, err := server.New(server.Config{
 		Log:           log,
 		Authenticator: authn,
 		REST: []interface{ Register(*http.ServeMux) }{
@@ -190,7 +190,13 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 		Git:      githttp.New(b, authn, repos, log),
 		Registry: reg,
 		Network:  func() *settings.NetworkPolicy { return &policy.Current().Network },
+		// Browsers send the public origin, which a proxy in front may
+		// not pass on as the Host header.
+		TrustedOrigins: []string{cfg.origin()},
 	})
+	if err != nil {
+		return err
+	}
 
 	// Mail goes through the outbox in the database; a background sender
 	// delivers it (or, without --smtp, logs it).
