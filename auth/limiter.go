@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/internal/clientaddr"
 )
 
 // Brute-force limits: an account is locked after AccountFailures consecutive
@@ -91,7 +92,7 @@ func (l *Limiter) CheckAddr(addr netip.Addr) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if st, ok := l.addrs.Get(addrKey(addr)); ok && now.Before(st.until) {
+	if st, ok := l.addrs.Get(clientaddr.Key(addr)); ok && now.Before(st.until) {
 		return &RateLimited{RetryAfter: st.until.Sub(now)}
 	}
 	return nil
@@ -116,7 +117,7 @@ func (l *Limiter) Failed(account string, addr netip.Addr) (locked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	addr = addrKey(addr)
+	addr = clientaddr.Key(addr)
 	st, _ := l.addrs.Get(addr)
 	if st == nil {
 		st = &lockState{}
@@ -154,18 +155,6 @@ func (l *Limiter) Failed(account string, addr netip.Addr) (locked bool) {
 	}
 	l.accounts.Add(account, as)
 	return locked
-}
-
-// addrKey is the limiter's key of a client address: an IPv4 address (also
-// written 4-in-6) as is, an IPv6 address its /64, the smallest network one
-// client is usually given, so that rotating addresses within it does not
-// escape the address lock.
-func addrKey(addr netip.Addr) netip.Addr {
-	addr = addr.Unmap()
-	if addr.Is6() {
-		return netip.PrefixFrom(addr, 64).Masked().Addr()
-	}
-	return addr
 }
 
 func nextLock(prev, base time.Duration) time.Duration {

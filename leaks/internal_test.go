@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"maps"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -59,18 +58,4 @@ func TestAllowedIDs(t *testing.T) {
 
 func tokenChecksum(body string) string {
 	return token.EncodeChecksum(token.Checksum([]byte(body)))
-}
-
-func TestLimitKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.7":            "192.0.2.7",
-		"::ffff:192.0.2.7":     "192.0.2.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::",
-		"2001:db8:1:3::1":      "2001:db8:1:3::",
-	} {
-		if got := limitKey(netip.MustParseAddr(in)); got.String() != want {
-			t.Errorf("limitKey(%s) = %s, want %s", in, got, want)
-		}
-	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/backend"
 	"github.com/latchhq/latch/dcrest"
+	"github.com/latchhq/latch/internal/clientaddr"
 	"github.com/latchhq/latch/scan"
 	"github.com/latchhq/latch/settings"
 )
@@ -136,16 +137,6 @@ func (s *Service) pushMode() string {
 	return settings.PushBlock
 }
 
-// limitKey is the bucket an address draws from: IPv6 clients by their /64,
-// which one client usually holds whole.
-func limitKey(addr netip.Addr) netip.Addr {
-	addr = addr.Unmap()
-	if addr.Is6() {
-		return netip.PrefixFrom(addr, 64).Masked().Addr()
-	}
-	return addr
-}
-
 // limiter keeps one token bucket per client address, in a bounded map: an
 // address not seen for limiterTTL, or pushed out by limiterEntries others,
 // starts again with a full bucket.
@@ -162,7 +153,7 @@ func newLimiter(r Rate) *limiter {
 // allow takes one request from addr's bucket; when it is empty it returns
 // false and how long until a request would pass.
 func (l *limiter) allow(addr netip.Addr, now time.Time) (bool, time.Duration) {
-	addr = limitKey(addr)
+	addr = clientaddr.Key(addr)
 	l.mu.Lock()
 	lim, ok := l.m.Get(addr)
 	if !ok {
