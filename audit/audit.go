@@ -39,7 +39,6 @@ const (
 	PushBlocked       = "push.blocked"
 	KeyRefused        = "sshkey.refused"
 	ReminderSent      = "credential.expiry_reminder"
-	TokenOnBehalf     = "token.on_behalf"
 	PermissionChanged = "permission.changed"
 	GroupChanged      = "group.changed"
 	VisibilityChanged = "visibility.changed"
