@@ -144,7 +144,7 @@ type accessKeyBody struct {
 func keyID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("keyId"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, latch.Invalidf("The key id %q is not a number.", r.PathValue("keyId"))
+		return 0, latch.Invalidf("The key id %q is not a positive whole number.", r.PathValue("keyId"))
 	}
 	return id, nil
 }

@@ -119,6 +119,12 @@ func TestMalformedRequests(t *testing.T) {
 		{name: "global perm: unknown group", method: "PUT", path: globPerm + "groups?name=no-such-group&permission=ADMIN", want: []int{notFound}},
 		{name: "global perm: delete without name", method: "DELETE", path: globPerm + "users", want: []int{bad}},
 
+		// Key ids.
+		{name: "key id: zero", method: "GET", path: "/rest/ssh/1.0/keys/0", want: []int{bad}},
+		{name: "key id: not a number", method: "DELETE", path: "/rest/ssh/1.0/keys/abc", want: []int{bad}},
+		{name: "key id: overflows", method: "GET", path: "/rest/ssh/1.0/keys/99999999999999999999", want: []int{bad}},
+		{name: "access key id: negative", method: "DELETE", path: "/rest/keys/1.0/ssh/-1", want: []int{bad}},
+
 		// Paging and filters.
 		{name: "paging: negative start", method: "GET", path: "/rest/api/1.0/projects?start=-1", want: []int{bad}},
 		{name: "paging: negative limit", method: "GET", path: "/rest/api/1.0/projects?limit=-1", want: []int{bad}},
