@@ -566,40 +566,25 @@ func TestGitProcessLimit(t *testing.T) {
 	key := sshKeygen(t, "ed25519", 0, "admin")
 	s.addUserKey(t, adminName, s.AdminPassword, key, "")
 
-	host, _ := s.SSHHostPort()
-	holder := exec.Command("ssh", append(s.sshOptions(key, ""), "-T", "git@"+host, "git-upload-pack 'prj/repo.git'")...)
-	stdin, err := holder.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := holder.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	holder := s.holdUploadPack(t, key, "prj/repo")
 	// The advertisement arrives once upload-pack runs, holding the slot.
-	if _, err := io.ReadFull(stdout, make([]byte, 4)); err != nil {
-		t.Fatalf("reading the SSH upload-pack advertisement: %v", err)
+	select {
+	case err := <-holder.advertised:
+		if err != nil {
+			t.Fatalf("reading the SSH upload-pack advertisement: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no SSH upload-pack advertisement")
 	}
 
-	cloned := make(chan error, 1)
 	dir := filepath.Join(t.TempDir(), "clone")
-	go func() {
-		out, err := g.run("", "clone", "-q", s.gitURLAs("PRJ", "repo", adminName, s.AdminPassword), dir)
-		if err != nil {
-			err = fmt.Errorf("%w\n%s", err, out)
-		}
-		cloned <- err
-	}()
+	cloned := g.cloneAsync(s.gitURLAs("PRJ", "repo", adminName, s.AdminPassword), dir)
 	select {
 	case err := <-cloned:
 		t.Fatalf("the clone finished while the only slot was held: %v", err)
 	case <-time.After(2 * time.Second):
 	}
-	stdin.Close() // the SSH client hangs up: upload-pack ends, the slot frees
+	holder.hangUp() // upload-pack ends, the slot frees
 	select {
 	case err := <-cloned:
 		if err != nil {
@@ -611,4 +596,124 @@ func TestGitProcessLimit(t *testing.T) {
 	if got := g.must(t, dir, "rev-parse", "HEAD"); got != head {
 		t.Errorf("cloned HEAD %s, want %s", got, head)
 	}
+}
+
+// TestGitProcessLimitShare runs latch with --git-max-concurrent 4, of which
+// one principal may hold two: of four SSH upload-pack sessions of the
+// admin's that hold their processes (their client says nothing), two run
+// and two wait; meanwhile another user's clone over HTTP completes at once;
+// and when one of the admin's running sessions ends, a waiting one runs.
+func TestGitProcessLimitShare(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, WithArgs("--git-max-concurrent", "4"))
+	g := newGit(t)
+	s.createProject(t, "PRJ", "Project")
+	s.createRepo(t, "PRJ", "repo")
+	head := g.must(t, s.seedRepo(t, g, "PRJ", "repo"), "rev-parse", "HEAD")
+	key := sshKeygen(t, "ed25519", 0, "admin")
+	s.addUserKey(t, adminName, s.AdminPassword, key, "")
+	alice := s.createUser(t, "alice")
+	s.grant(t, "PRJ/repo", alice.Name, "REPO_READ")
+
+	type advertised struct {
+		i   int
+		err error
+	}
+	held := make([]*heldUploadPack, 4)
+	advs := make(chan advertised, len(held))
+	for i := range held {
+		held[i] = s.holdUploadPack(t, key, "prj/repo")
+		go func() { advs <- advertised{i, <-held[i].advertised} }()
+	}
+	next := func(what string) int {
+		t.Helper()
+		select {
+		case a := <-advs:
+			if a.err != nil {
+				t.Fatalf("%s: reading the advertisement of session %d: %v", what, a.i, a.err)
+			}
+			return a.i
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no session runs", what)
+			return -1
+		}
+	}
+	running := []int{next("first session"), next("second session")}
+	select {
+	case a := <-advs:
+		t.Fatalf("a third session of the admin's runs (%v): beyond its share of two slots", a.err)
+	case <-time.After(2 * time.Second):
+	}
+
+	dir := filepath.Join(t.TempDir(), "clone")
+	select {
+	case err := <-g.cloneAsync(s.gitURLAs("PRJ", "repo", alice.Name, alice.Password), dir):
+		if err != nil {
+			t.Fatalf("another user's clone: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("another user's clone waited for the admin's sessions")
+	}
+	if got := g.must(t, dir, "rev-parse", "HEAD"); got != head {
+		t.Errorf("cloned HEAD %s, want %s", got, head)
+	}
+
+	held[running[0]].hangUp()
+	if i := next("after one of the admin's sessions ended"); i == running[0] || i == running[1] {
+		t.Errorf("session %d advertised twice", i)
+	}
+}
+
+// heldUploadPack is an SSH upload-pack session whose client says nothing
+// but listens, so that its git process, once it runs, holds a slot of the
+// git process limit until hangUp.
+type heldUploadPack struct {
+	stdin io.WriteCloser
+	// advertised gets nil when the first bytes of the advertisement arrive
+	// (upload-pack runs), or the error reading them.
+	advertised <-chan error
+}
+
+// holdUploadPack opens a held upload-pack session with key on repository
+// path ("prj/repo"); it is killed when the test ends.
+func (s *Server) holdUploadPack(t testing.TB, key sshKey, path string) *heldUploadPack {
+	t.Helper()
+	host, _ := s.SSHHostPort()
+	cmd := exec.Command("ssh", append(s.sshOptions(key, ""), "-T", "git@"+host, "git-upload-pack '"+path+".git'")...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	advertised := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(stdout, make([]byte, 4))
+		advertised <- err
+	}()
+	return &heldUploadPack{stdin: stdin, advertised: advertised}
+}
+
+// hangUp closes the session's input: the SSH client hangs up and
+// upload-pack ends.
+func (h *heldUploadPack) hangUp() { h.stdin.Close() }
+
+// cloneAsync clones url into dir in the background; the channel gets git's
+// error, with its output.
+func (g *gitClient) cloneAsync(url, dir string) <-chan error {
+	cloned := make(chan error, 1)
+	go func() {
+		out, err := g.run("", "clone", "-q", url, dir)
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, out)
+		}
+		cloned <- err
+	}()
+	return cloned
 }

@@ -72,8 +72,7 @@ type Manager struct {
 	root    string
 	hooks   *HookServer
 	adverts advertCache
-	slots   chan struct{} // nil: no limit
-	wait    time.Duration
+	limit   *limiter // nil: no limit (see SetLimit)
 }
 
 // NewManager returns a Manager over root, creating it if needed and removing
@@ -186,41 +185,6 @@ func (m *Manager) Remove(id int64) error {
 	return nil
 }
 
-// SetLimit lets at most max git processes serve clones, fetches and pushes
-// at once, as Bitbucket Data Center's SCM command throttle does: Serve waits
-// up to wait for a slot, then fails with ErrBusy. max <= 0 removes the
-// limit. Call it before serving.
-func (m *Manager) SetLimit(max int, wait time.Duration) {
-	if max <= 0 {
-		m.slots = nil
-		return
-	}
-	m.slots, m.wait = make(chan struct{}, max), wait
-}
-
-// acquire takes a process slot, waiting up to m.wait; release gives it back.
-func (m *Manager) acquire(ctx context.Context) (release func(), err error) {
-	if m.slots == nil {
-		return func() {}, nil
-	}
-	release = func() { <-m.slots }
-	select {
-	case m.slots <- struct{}{}:
-		return release, nil
-	default:
-	}
-	t := time.NewTimer(m.wait)
-	defer t.Stop()
-	select {
-	case m.slots <- struct{}{}:
-		return release, nil
-	case <-t.C:
-		return nil, ErrBusy
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // Serve runs svc on repository id; see the package-level Serve. It fills in
 // opts.RepoID and, when nil, opts.Hooks with the Manager's HookServer, and
 // fails with a latch.ErrNotFound error if the repository does not exist,
@@ -229,7 +193,7 @@ func (m *Manager) Serve(ctx context.Context, svc Service, id int64, opts ServeOp
 	if !m.Exists(id) {
 		return fmt.Errorf("gitrepo: %s %d: %w", svc, id, latch.Errorf(latch.ErrNotFound, "repository %d is not on disk", id))
 	}
-	release, err := m.acquire(ctx)
+	release, err := m.acquire(ctx, opts.LimitKey)
 	if err != nil {
 		return fmt.Errorf("gitrepo: %s %d: %w", svc, id, err)
 	}

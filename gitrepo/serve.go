@@ -85,6 +85,12 @@ type ServeOptions struct {
 	// RepoID and Principal identify the push to the PushHandler.
 	RepoID    int64
 	Principal *latch.Principal
+	// LimitKey names the principal whose share of the git process limit
+	// (Manager.SetLimit) this run counts towards: what the function
+	// LimitKey returns for the principal and the client's address. Runs
+	// with the same key hold at most Share of the slots at once; "" counts
+	// towards the global limit only. Only Manager.Serve reads it.
+	LimitKey string
 }
 
 // GitError reports that a git process failed. Stderr holds the tail of its
