@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch"
+	"github.com/latchhq/latch/internal/clientaddr"
 )
 
 // SetLimit lets at most max git processes serve clones, fetches and pushes
@@ -50,9 +51,8 @@ func Share(slots int) int { return max(1, slots/2) }
 //   - any other credential of a user (password, personal token, SSH key):
 //     the user, so that HTTP and SSH, and all of a user's keys and tokens,
 //     share one share;
-//   - an anonymous client: its address, an IPv6 address by its /64, the
-//     network one client is usually given, as the authentication limiter
-//     keys addresses.
+//   - an anonymous client: its address as the other per-address limits
+//     count it (clientaddr.Key: an IPv6 address by its /64).
 //
 // It returns "" (only the global limit applies) when there is nothing to key
 // on: an anonymous client without a known address.
@@ -69,20 +69,9 @@ func LimitKey(p *latch.Principal, addr netip.Addr) string {
 		return "user:" + strconv.FormatInt(id, 10)
 	}
 	if p.IsAnonymous() && addr.IsValid() {
-		return "addr:" + addrKey(addr).String()
+		return "addr:" + clientaddr.Key(addr).String()
 	}
 	return ""
-}
-
-// addrKey keys a client address as auth's limiter does (auth.addrKey, which
-// is not exported): an IPv4 address (also written 4-in-6) as is, an IPv6
-// address its /64.
-func addrKey(addr netip.Addr) netip.Addr {
-	addr = addr.Unmap()
-	if addr.Is6() {
-		return netip.PrefixFrom(addr, 64).Masked().Addr()
-	}
-	return addr
 }
 
 // limiter counts git processes: at most max at once, at most share of them
