@@ -5,10 +5,14 @@ package e2e
 // refusal is one clean line from latch rather than a broken pipe.
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sshNetRefusal checks that a refused SSH git command failed with exactly one
@@ -142,4 +146,80 @@ func TestSSHAccessKeysHonourAllowedCidrs(t *testing.T) {
 	// password still manages them from outside.
 	st, b := s.asAdmin(t, http.MethodGet, accessKeyPath("NETS/r"), nil)
 	mustStatus(t, "list access keys", st, b, http.StatusOK)
+}
+
+// TestSSHIdleConnectionsFromOneAddress: idle TCP connections from one
+// address (connections that never authenticate, 70 of them, more than the
+// 64 handshake slots) hold at most a quarter of the slots, so a clone from
+// another address still works; that address itself waits for its own
+// connections to go. A trusted proxy, which passes on many clients'
+// connections, is not bounded per address.
+func TestSSHIdleConnectionsFromOneAddress(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	g := newGit(t)
+	s.createProject(t, "IDLE", "Idle")
+	s.createRepo(t, "IDLE", "repo")
+	s.seedRepo(t, g, "IDLE", "repo")
+	key := sshKeygen(t, "ed25519", 0, "admin")
+	s.addUserKey(t, adminName, s.AdminPassword, key, "")
+
+	idle := func(n int) (held int, closeAll func()) {
+		t.Helper()
+		var conns []net.Conn
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Timeout: 5 * time.Second}
+		for range n {
+			c, err := d.Dial("tcp", s.SSHAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			// The server's version line: this connection holds a slot.
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := c.Read(make([]byte, 64)); n > 0 && err == nil {
+				held++
+			}
+		}
+		return held, func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}
+	}
+	clone := func(from string) error {
+		t.Helper()
+		opts := append([]string{"-b", from}, s.sshOptions(key, "")...)
+		dir := filepath.Join(t.TempDir(), "clone")
+		out, err := g.withEnv("GIT_SSH_COMMAND=ssh "+strings.Join(opts, " ")).run("", "clone", "-q", s.sshURL("IDLE", "repo"), dir)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		return nil
+	}
+
+	held, closeAll := idle(70)
+	if held != 16 {
+		t.Errorf("%d of 70 idle connections from 127.0.0.1 held a slot, want 16 (a quarter of 64)", held)
+	}
+	if err := clone("127.0.0.2"); err != nil {
+		t.Errorf("clone from 127.0.0.2 while 127.0.0.1 held idle connections: %v", err)
+	}
+	if err := clone("127.0.0.1"); err == nil {
+		t.Error("clone from 127.0.0.1 got a handshake slot past its own idle connections")
+	}
+	closeAll()
+	deadline := time.Now().Add(10 * time.Second)
+	for err := clone("127.0.0.1"); err != nil; err = clone("127.0.0.1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("clone from 127.0.0.1 once its idle connections were closed: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	s.admPut(t, `{"network":{"trustedProxies":["127.0.0.1/32"]}}`)
+	held, closeAll = idle(20)
+	defer closeAll()
+	if held != 20 {
+		t.Errorf("%d of 20 idle connections from a trusted proxy held a slot, want all", held)
+	}
 }

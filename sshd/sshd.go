@@ -41,6 +41,7 @@ import (
 	"github.com/latchhq/latch/audit"
 	"github.com/latchhq/latch/backend"
 	"github.com/latchhq/latch/gitrepo"
+	"github.com/latchhq/latch/internal/clientaddr"
 	"github.com/latchhq/latch/sshkey"
 	"github.com/latchhq/latch/store"
 )
@@ -89,6 +90,15 @@ type Config struct {
 	// more are closed at once, so that unauthenticated clients cannot hold
 	// the server's memory and CPU. Default 64.
 	MaxHandshakes int
+	// MaxHandshakesPerSource bounds the connections of one client address
+	// (IPv6 by /64) being authenticated at once, so that one client's idle
+	// connections cannot take every handshake slot and lock everyone out;
+	// more are closed at once. Default a quarter of MaxHandshakes.
+	MaxHandshakesPerSource int
+	// SharedSource, when set, reports whether addr is a load balancer or
+	// proxy that many clients reach latch through (the network policy's
+	// trusted proxies): its connections count only toward MaxHandshakes.
+	SharedSource func(addr netip.Addr) bool
 	// MaxConnsPerKey bounds the authenticated connections one key holds at
 	// once; the commands of a connection over it are refused with a message.
 	// Default 128 (generous for a build farm sharing one access key).
@@ -128,6 +138,9 @@ type Server struct {
 	accepted atomic.Int64
 	// handshakes holds a slot per connection being authenticated.
 	handshakes chan struct{}
+	// perSource counts the connections being authenticated of each client
+	// address (clientaddr.Key), under mu; no zero entries.
+	perSource map[netip.Addr]int
 	// perKey and perUser count the authenticated connections of each key
 	// and of each user's keys (under mu).
 	perKey  map[int64]int
@@ -152,6 +165,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxHandshakes <= 0 {
 		cfg.MaxHandshakes = 64
 	}
+	if cfg.MaxHandshakesPerSource <= 0 {
+		cfg.MaxHandshakesPerSource = max(1, cfg.MaxHandshakes/4)
+	}
 	if cfg.MaxConnsPerKey <= 0 {
 		cfg.MaxConnsPerKey = 128
 	}
@@ -162,7 +178,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxSessionsPerConn = 10
 	}
 	s := &Server{cfg: cfg, lns: map[net.Listener]struct{}{}, conns: map[*ssh.ServerConn]*connState{},
-		handshakes: make(chan struct{}, cfg.MaxHandshakes), perKey: map[int64]int{}, perUser: map[int64]int{}}
+		handshakes: make(chan struct{}, cfg.MaxHandshakes), perSource: map[netip.Addr]int{},
+		perKey: map[int64]int{}, perUser: map[int64]int{}}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.config = &ssh.ServerConfig{
 		ServerVersion:     "SSH-2.0-latch",
@@ -252,16 +269,14 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) handleConn(nc net.Conn) {
-	select {
-	case s.handshakes <- struct{}{}:
-	default:
-		s.cfg.Log.Warn("ssh: too many connections authenticating; closing one", "remote", nc.RemoteAddr().String())
+	source, ok := s.startHandshake(nc)
+	if !ok {
 		nc.Close()
 		return
 	}
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	sc, chans, reqs, err := ssh.NewServerConn(nc, s.config)
-	<-s.handshakes
+	s.endHandshake(source)
 	if err != nil {
 		nc.Close()
 		s.cfg.Log.Debug("ssh: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
@@ -386,6 +401,50 @@ func refuseSession(ch ssh.Channel, reqs <-chan *ssh.Request, msg string) {
 			return
 		}
 	}
+}
+
+// startHandshake takes a handshake slot for nc, and counts it toward its
+// client address unless that is a shared source. It returns the address
+// counted (invalid if none) and false when either bound is reached.
+func (s *Server) startHandshake(nc net.Conn) (source netip.Addr, ok bool) {
+	peer := remoteAddr(nc.RemoteAddr())
+	if peer.IsValid() && (s.cfg.SharedSource == nil || !s.cfg.SharedSource(peer)) {
+		source = clientaddr.Key(peer)
+		s.mu.Lock()
+		if s.perSource[source] >= s.cfg.MaxHandshakesPerSource {
+			s.mu.Unlock()
+			s.cfg.Log.Warn("ssh: too many connections authenticating from one address; closing one",
+				"remote", nc.RemoteAddr().String())
+			return netip.Addr{}, false
+		}
+		s.perSource[source]++
+		s.mu.Unlock()
+	}
+	select {
+	case s.handshakes <- struct{}{}:
+		return source, true
+	default:
+		s.endSource(source)
+		s.cfg.Log.Warn("ssh: too many connections authenticating; closing one", "remote", nc.RemoteAddr().String())
+		return netip.Addr{}, false
+	}
+}
+
+// endHandshake gives back what startHandshake took.
+func (s *Server) endHandshake(source netip.Addr) {
+	<-s.handshakes
+	s.endSource(source)
+}
+
+func (s *Server) endSource(source netip.Addr) {
+	if !source.IsValid() {
+		return
+	}
+	s.mu.Lock()
+	if s.perSource[source]--; s.perSource[source] <= 0 {
+		delete(s.perSource, source)
+	}
+	s.mu.Unlock()
 }
 
 // verifiedKey reads the stored key recorded on a verified connection.

@@ -587,6 +587,62 @@ func TestHandshakesAreBounded(t *testing.T) {
 	}
 }
 
+// TestHandshakesPerSourceAreBounded: one client address holds at most
+// MaxHandshakesPerSource handshake slots with idle connections, so that a
+// client at another address still gets in; a shared source (a trusted
+// proxy) counts only toward MaxHandshakes.
+func TestHandshakesPerSourceAreBounded(t *testing.T) {
+	var shared atomic.Bool
+	f := newFixture(t, func(c *Config) {
+		c.MaxHandshakes, c.MaxHandshakesPerSource, c.HandshakeTimeout = 8, 2, 10*time.Second
+		c.SharedSource = func(a netip.Addr) bool { return shared.Load() && a == netip.MustParseAddr("127.0.0.1") }
+	})
+	signer := newSigner(t)
+	f.addKey(t, signer, f.alice, "alice")
+	dialFrom := func(local string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// held reports whether the server keeps an idle connection (it sends its
+	// version line) or closes it at once.
+	held := func(c net.Conn) bool {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(make([]byte, 64))
+		return n > 0 && err == nil
+	}
+	for i := range 2 {
+		if !held(dialFrom("127.0.0.1")) {
+			t.Fatalf("idle connection %d from 127.0.0.1 closed within the bound", i+1)
+		}
+	}
+	if held(dialFrom("127.0.0.1")) {
+		t.Fatal("a third idle connection from 127.0.0.1 is kept past MaxHandshakesPerSource")
+	}
+	// Another address gets in while 127.0.0.1 holds its share.
+	nc := dialFrom("127.0.0.2")
+	sc, chans, reqs, err := ssh.NewClientConn(nc, f.addr, &ssh.ClientConfig{
+		User: User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.FixedHostKey(f.host),
+	})
+	if err != nil {
+		t.Fatalf("a client at another address was refused: %v", err)
+	}
+	ssh.NewClient(sc, chans, reqs).Close()
+
+	shared.Store(true)
+	for i := range 3 {
+		if !held(dialFrom("127.0.0.1")) {
+			t.Fatalf("idle connection %d from a shared source closed", i+3)
+		}
+	}
+}
+
 // TestConnectionsPerKeyAreBounded: with a bound of two connections per key,
 // a third is refused with a message while the others work, and a key's
 // connections do not count against another key.

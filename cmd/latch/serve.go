@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -237,7 +238,9 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	sshErrc := make(chan error, 1)
 	if cfg.SSH != "off" {
 		sshSrv, err = sshd.New(sshd.Config{HostKey: hostKey, Keys: st, Backend: b, Repos: repos, Log: log, Uses: keyUses,
-			CheckNetwork: authn.CheckNetwork, Audit: auditLog})
+			CheckNetwork: authn.CheckNetwork, Audit: auditLog,
+			// A load balancer in front passes on many clients' connections.
+			SharedSource: func(a netip.Addr) bool { return policy.Current().Network.IsTrustedProxy(a) }})
 		if err != nil {
 			return err
 		}
