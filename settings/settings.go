@@ -205,17 +205,12 @@ func (n *NetworkPolicy) Allowed(addr netip.Addr) bool {
 	return len(n.allowed) == 0 || InRanges(n.allowed, addr)
 }
 
-// IsTrustedProxy reports whether addr is one of the trusted proxies.
-func (n *NetworkPolicy) IsTrustedProxy(addr netip.Addr) bool {
-	return InRanges(n.proxies, addr.Unmap())
-}
-
 // ClientAddr returns the client's address: the peer, or, when the peer is a
 // trusted proxy, the right-most address in the client address header that
 // is not itself a trusted proxy.
 func (n *NetworkPolicy) ClientAddr(peer netip.Addr, header func(string) []string) netip.Addr {
 	peer = peer.Unmap()
-	if !n.IsTrustedProxy(peer) {
+	if !InRanges(n.proxies, peer) {
 		return peer
 	}
 	var hops []string

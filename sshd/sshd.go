@@ -90,15 +90,13 @@ type Config struct {
 	// more are closed at once, so that unauthenticated clients cannot hold
 	// the server's memory and CPU. Default 64.
 	MaxHandshakes int
-	// MaxHandshakesPerSource bounds the connections of one client address
-	// (IPv6 by /64) being authenticated at once, so that one client's idle
-	// connections cannot take every handshake slot and lock everyone out;
-	// more are closed at once. Default a quarter of MaxHandshakes.
+	// MaxHandshakesPerSource bounds, once half of the MaxHandshakes slots
+	// are taken, the connections of one client address (IPv6 by /64) being
+	// authenticated at once; more are closed at once. One client's idle
+	// connections then hold at most half of the slots, while a quiet
+	// server still takes a burst from many clients behind one NAT or load
+	// balancer. Default a quarter of MaxHandshakes.
 	MaxHandshakesPerSource int
-	// SharedSource, when set, reports whether addr is a load balancer or
-	// proxy that many clients reach latch through (the network policy's
-	// trusted proxies): its connections count only toward MaxHandshakes.
-	SharedSource func(addr netip.Addr) bool
 	// MaxConnsPerKey bounds the authenticated connections one key holds at
 	// once; the commands of a connection over it are refused with a message.
 	// Default 128 (generous for a build farm sharing one access key).
@@ -141,6 +139,9 @@ type Server struct {
 	// perSource counts the connections being authenticated of each client
 	// address (clientaddr.Key), under mu; no zero entries.
 	perSource map[netip.Addr]int
+	// refusedWarnings limits the warnings about connections closed before
+	// their handshake to one every refusedWarningEvery.
+	refusedWarnings refusedLog
 	// perKey and perUser count the authenticated connections of each key
 	// and of each user's keys (under mu).
 	perKey  map[int64]int
@@ -403,18 +404,20 @@ func refuseSession(ch ssh.Channel, reqs <-chan *ssh.Request, msg string) {
 	}
 }
 
-// startHandshake takes a handshake slot for nc, and counts it toward its
-// client address unless that is a shared source. It returns the address
-// counted (invalid if none) and false when either bound is reached.
+// startHandshake takes a handshake slot for nc and counts it toward its
+// client address. It returns the address counted (invalid if none) and
+// false when no slot is free or, with half of them taken, the address holds
+// MaxHandshakesPerSource already.
 func (s *Server) startHandshake(nc net.Conn) (source netip.Addr, ok bool) {
 	peer := remoteAddr(nc.RemoteAddr())
-	if peer.IsValid() && (s.cfg.SharedSource == nil || !s.cfg.SharedSource(peer)) {
+	if peer.IsValid() {
 		source = clientaddr.Key(peer)
 		s.mu.Lock()
-		if s.perSource[source] >= s.cfg.MaxHandshakesPerSource {
+		busy := 2*len(s.handshakes) >= cap(s.handshakes)
+		if busy && s.perSource[source] >= s.cfg.MaxHandshakesPerSource {
 			s.mu.Unlock()
-			s.cfg.Log.Warn("ssh: too many connections authenticating from one address; closing one",
-				"remote", nc.RemoteAddr().String())
+			s.refusedWarnings.warn(s.cfg.Log, "ssh: too many connections authenticating from one address; closing some",
+				nc.RemoteAddr())
 			return netip.Addr{}, false
 		}
 		s.perSource[source]++
@@ -425,7 +428,7 @@ func (s *Server) startHandshake(nc net.Conn) (source netip.Addr, ok bool) {
 		return source, true
 	default:
 		s.endSource(source)
-		s.cfg.Log.Warn("ssh: too many connections authenticating; closing one", "remote", nc.RemoteAddr().String())
+		s.refusedWarnings.warn(s.cfg.Log, "ssh: too many connections authenticating; closing some", nc.RemoteAddr())
 		return netip.Addr{}, false
 	}
 }
@@ -436,6 +439,8 @@ func (s *Server) endHandshake(source netip.Addr) {
 	s.endSource(source)
 }
 
+// endSource uncounts a connection of source (none if invalid) being
+// authenticated.
 func (s *Server) endSource(source netip.Addr) {
 	if !source.IsValid() {
 		return
@@ -445,6 +450,33 @@ func (s *Server) endSource(source netip.Addr) {
 		delete(s.perSource, source)
 	}
 	s.mu.Unlock()
+}
+
+// refusedWarningEvery is the least time between two warnings about
+// connections closed before their handshake: a client that opens
+// connections as fast as it can must not flood the log.
+const refusedWarningEvery = 10 * time.Second
+
+// refusedLog writes at most one warning every refusedWarningEvery, counting
+// the connections closed since the last one.
+type refusedLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func (r *refusedLog) warn(log *slog.Logger, msg string, remote net.Addr) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < refusedWarningEvery {
+		r.skipped++
+		r.mu.Unlock()
+		return
+	}
+	skipped := r.skipped
+	r.last, r.skipped = now, 0
+	r.mu.Unlock()
+	log.Warn(msg, "remote", remote.String(), "also_closed_since_last_warning", skipped)
 }
 
 // verifiedKey reads the stored key recorded on a verified connection.

@@ -587,18 +587,17 @@ func TestHandshakesAreBounded(t *testing.T) {
 	}
 }
 
-// TestHandshakesPerSourceAreBounded: one client address holds at most
-// MaxHandshakesPerSource handshake slots with idle connections, so that a
-// client at another address still gets in; a shared source (a trusted
-// proxy) counts only toward MaxHandshakes.
+// TestHandshakesPerSourceAreBounded: once half of the handshake slots are
+// taken, one client address holds at most MaxHandshakesPerSource of them,
+// so that one client's idle connections take at most half and a client at
+// another address still gets in; every count is given back.
 func TestHandshakesPerSourceAreBounded(t *testing.T) {
-	var shared atomic.Bool
 	f := newFixture(t, func(c *Config) {
 		c.MaxHandshakes, c.MaxHandshakesPerSource, c.HandshakeTimeout = 8, 2, 10*time.Second
-		c.SharedSource = func(a netip.Addr) bool { return shared.Load() && a == netip.MustParseAddr("127.0.0.1") }
 	})
 	signer := newSigner(t)
 	f.addKey(t, signer, f.alice, "alice")
+	var idle []net.Conn
 	dialFrom := func(local string) net.Conn {
 		t.Helper()
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
@@ -606,9 +605,14 @@ func TestHandshakesPerSourceAreBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		idle = append(idle, c)
 		return c
 	}
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
 	// held reports whether the server keeps an idle connection (it sends its
 	// version line) or closes it at once.
 	held := func(c net.Conn) bool {
@@ -617,29 +621,59 @@ func TestHandshakesPerSourceAreBounded(t *testing.T) {
 		n, err := c.Read(make([]byte, 64))
 		return n > 0 && err == nil
 	}
-	for i := range 2 {
-		if !held(dialFrom("127.0.0.1")) {
-			t.Fatalf("idle connection %d from 127.0.0.1 closed within the bound", i+1)
+	count := func(from string, n int) (kept int) {
+		t.Helper()
+		for range n {
+			if held(dialFrom(from)) {
+				kept++
+			}
+		}
+		return kept
+	}
+	// Below half of the slots, one address takes what it asks for; then
+	// its further connections are closed.
+	if kept := count("127.0.0.1", 6); kept != 4 {
+		t.Errorf("127.0.0.1 kept %d of 6 idle connections, want 4 (half of the 8 slots)", kept)
+	}
+	// With half taken, another address gets MaxHandshakesPerSource.
+	if kept := count("127.0.0.2", 3); kept != 2 {
+		t.Errorf("127.0.0.2 kept %d of 3 idle connections, want 2", kept)
+	}
+	// A third address still authenticates.
+	login := func(from string) error {
+		nc := dialFrom(from)
+		sc, chans, reqs, err := ssh.NewClientConn(nc, f.addr, &ssh.ClientConfig{
+			User: User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.FixedHostKey(f.host),
+		})
+		if err != nil {
+			return err
+		}
+		return ssh.NewClient(sc, chans, reqs).Close()
+	}
+	if err := login("127.0.0.3"); err != nil {
+		t.Errorf("a client at a third address was refused: %v", err)
+	}
+	// The server counts down just after the client is through.
+	waitSources := func(want int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for handshakeSources(f.srv) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d addresses counted %s, want %d", handshakeSources(f.srv), what, want)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if held(dialFrom("127.0.0.1")) {
-		t.Fatal("a third idle connection from 127.0.0.1 is kept past MaxHandshakesPerSource")
+	waitSources(2, "with idle connections held from two and a login done")
+	for _, c := range idle {
+		c.Close()
 	}
-	// Another address gets in while 127.0.0.1 holds its share.
-	nc := dialFrom("127.0.0.2")
-	sc, chans, reqs, err := ssh.NewClientConn(nc, f.addr, &ssh.ClientConfig{
-		User: User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.FixedHostKey(f.host),
-	})
-	if err != nil {
-		t.Fatalf("a client at another address was refused: %v", err)
-	}
-	ssh.NewClient(sc, chans, reqs).Close()
-
-	shared.Store(true)
-	for i := range 3 {
-		if !held(dialFrom("127.0.0.1")) {
-			t.Fatalf("idle connection %d from a shared source closed", i+3)
-		}
+	idle = nil
+	waitSources(0, "after every connection ended")
+	// A quiet server takes a burst from one address (many clients behind
+	// one NAT) past MaxHandshakesPerSource.
+	if kept := count("127.0.0.1", 4); kept != 4 {
+		t.Errorf("on a quiet server 127.0.0.1 kept %d of 4 idle connections, want 4", kept)
 	}
 }
 
@@ -820,4 +854,12 @@ func TestSessionsPerConnAreBounded(t *testing.T) {
 	if err := sess.Run("git-upload-pack '/prj/one.git'"); err != nil || !strings.Contains(out.String(), "capabilities") && !strings.HasPrefix(out.String(), "0000") {
 		t.Errorf("a command in a freed place: %v, stdout %q", err, out.String())
 	}
+}
+
+// handshakeSources is how many client addresses have connections being
+// authenticated.
+func handshakeSources(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.perSource)
 }

@@ -10,7 +10,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -238,9 +237,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	sshErrc := make(chan error, 1)
 	if cfg.SSH != "off" {
 		sshSrv, err = sshd.New(sshd.Config{HostKey: hostKey, Keys: st, Backend: b, Repos: repos, Log: log, Uses: keyUses,
-			CheckNetwork: authn.CheckNetwork, Audit: auditLog,
-			// A load balancer in front passes on many clients' connections.
-			SharedSource: func(a netip.Addr) bool { return policy.Current().Network.IsTrustedProxy(a) }})
+			CheckNetwork: authn.CheckNetwork, Audit: auditLog})
 		if err != nil {
 			return err
 		}
