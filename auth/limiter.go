@@ -54,7 +54,7 @@ type lockState struct {
 }
 
 // Limiter counts failed authentications per account and per client address
-// (per /64 for IPv6, see addrKey). Accounts are opaque, case-insensitive keys
+// (per /64 for IPv6, see clientaddr.Key). Accounts are opaque, case-insensitive keys
 // chosen by the caller. State is kept in memory per node, bounded in size.
 type Limiter struct {
 	mu       sync.Mutex

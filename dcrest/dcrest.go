@@ -56,9 +56,14 @@ func New(b *backend.Backend, links Links, log *slog.Logger) *API {
 // Route registers a handler for method and path under /rest/{api}/1.0 and
 // /rest/{api}/latest, e.g. Route(mux, "GET", "api", "/projects", h).
 func Route(mux *http.ServeMux, method, api, path string, h http.HandlerFunc) {
-	for _, v := range []string{"1.0", "latest"} {
-		mux.HandleFunc(method+" /rest/"+api+"/"+v+path, h)
+	for _, p := range Patterns(method, api, path) {
+		mux.HandleFunc(p, h)
 	}
+}
+
+// Patterns returns the http.ServeMux patterns Route registers.
+func Patterns(method, api, path string) []string {
+	return []string{method + " /rest/" + api + "/1.0" + path, method + " /rest/" + api + "/latest" + path}
 }
 
 // Register adds the API's routes to mux.

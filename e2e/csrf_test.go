@@ -58,8 +58,23 @@ func TestCrossSiteRequests(t *testing.T) {
 	addKey("API client (no browser headers)", http.Header{}, http.StatusCreated)
 	addKey("same origin", http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {s.URL}}, http.StatusCreated)
 	addKey("typed into the address bar", http.Header{"Sec-Fetch-Site": {"none"}}, http.StatusCreated)
-	addKey("X-Atlassian-Token: no-check", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"},
-		"X-Atlassian-Token": {"no-check"}}, http.StatusCreated)
+	for _, v := range []string{"no-check", "No-Check", "nocheck"} {
+		addKey("X-Atlassian-Token: "+v, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"},
+			"X-Atlassian-Token": {v}}, http.StatusCreated)
+	}
+	addKey("X-Atlassian-Token: check", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"},
+		"X-Atlassian-Token": {"check"}}, http.StatusForbidden)
+	// Other methods and the latest API version alike.
+	mine := allPages[restSSHKey](t, s, "/rest/ssh/1.0/keys", u.Name, u.Password)
+	crossSite := http.Header{"Authorization": {basicAuth(u.Name, u.Password)}, "Sec-Fetch-Site": {"cross-site"},
+		"Origin": {"https://evil.example"}}
+	for _, path := range []string{"/rest/ssh/1.0/keys/", "/rest/ssh/latest/keys/"} {
+		st, b, _ := s.request(t, http.MethodDelete, path+strconv.FormatInt(mine[0].ID, 10), crossSite, nil)
+		mustStatus(t, "cross-site DELETE "+path, st, b, http.StatusForbidden)
+	}
+	if n := keys(); n != len(mine) {
+		t.Errorf("cross-site DELETEs: %d keys left of %d", n, len(mine))
+	}
 
 	// Behind a proxy that does not pass the Host header on, a browser
 	// that sends Origin but not Sec-Fetch-Site still names the public base
@@ -93,15 +108,28 @@ func TestCrossSiteRequests(t *testing.T) {
 	mustStatus(t, "cross-site GET", st, b, http.StatusOK)
 
 	// The leak endpoints act on the credentials sent, not the caller's:
-	// a reporting tool on any site may call them.
-	st, b, _ = s.request(t, http.MethodPost, "/rest/latch/1.0/credentials/revoke", http.Header{
-		"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://scanner.example"},
-	}, map[string]any{"credentials": []string{"not-a-credential"}, "source": "e2e"})
-	mustStatus(t, "cross-site revoke report", st, b, http.StatusAccepted)
-	st, b, _ = s.request(t, http.MethodPost, "/rest/latch/1.0/credentials/check", http.Header{
-		"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://scanner.example"},
-	}, map[string]any{"credentials": []string{"not-a-credential"}})
-	mustStatus(t, "cross-site validity check", st, b, http.StatusOK)
+	// a reporting tool on any site may call them (both API versions), but
+	// a cross-site call is anonymous even when the browser sends a system
+	// administrator's credentials: the answer names no owner.
+	tok := leakCreateToken(t, s, u.Name, u.Password, "csrf")
+	admin := http.Header{"Authorization": {basicAuth(adminName, s.AdminPassword)}}
+	if r := leakCheck(t, s, admin, tok.Token); len(r) != 1 || r[0].Owner == nil {
+		t.Fatalf("the administrator's own check names no owner: %+v", r)
+	}
+	for _, version := range []string{"1.0", "latest"} {
+		st, b, _ = s.request(t, http.MethodPost, "/rest/latch/"+version+"/credentials/check", http.Header{
+			"Authorization": admin["Authorization"], "Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://scanner.example"},
+		}, map[string]any{"credentials": []string{tok.Token}})
+		mustStatus(t, "cross-site validity check "+version, st, b, http.StatusOK)
+		r := decodeJSON[struct{ Results []leakResult }](t, b).Results
+		if len(r) != 1 || r[0].Status != "active" || r[0].Owner != nil {
+			t.Errorf("cross-site validity check %s with the administrator's credentials: %s, want active without owner", version, b)
+		}
+		st, b, _ = s.request(t, http.MethodPost, "/rest/latch/"+version+"/credentials/revoke", http.Header{
+			"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://scanner.example"},
+		}, map[string]any{"credentials": []string{"not-a-credential"}, "source": "e2e"})
+		mustStatus(t, "cross-site revoke report "+version, st, b, http.StatusAccepted)
+	}
 
 	// Git over HTTP: the real git, once with the headers a browser would
 	// add, then as itself.
@@ -120,6 +148,12 @@ func TestCrossSiteRequests(t *testing.T) {
 	if refs := g.lsRemote(t, url); len(refs) != 0 {
 		t.Errorf("after the refused push the repository has refs %v", refs)
 	}
+	// The Cloud-style path reaches the same Git handler.
+	st, b, _ = s.request(t, http.MethodPost, "/csrf/code.git/git-receive-pack", http.Header{
+		"Authorization": {basicAuth(u.Name, u.Password)}, "Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"},
+		"Content-Type": {"application/x-git-receive-pack-request"},
+	}, "0000")
+	mustStatus(t, "cross-site POST to the workspace clone path", st, b, http.StatusForbidden)
 	g.must(t, dir, "push", "-q", url, "main")
 	if refs := g.lsRemote(t, url); refs["refs/heads/main"] == "" {
 		t.Errorf("git's own push did not land: refs %v", refs)

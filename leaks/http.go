@@ -20,11 +20,24 @@ import (
 	"github.com/latchhq/latch/token"
 )
 
+// The endpoints' paths under /rest/latch/{version}.
+const (
+	checkPath  = "/credentials/check"
+	revokePath = "/credentials/revoke"
+)
+
 // Register adds the check and revoke endpoints to mux (a REST mux whose
 // requests carry their principal, anonymous when unauthenticated).
 func (s *Service) Register(mux *http.ServeMux) {
-	dcrest.Route(mux, http.MethodPost, "latch", "/credentials/check", s.check)
-	dcrest.Route(mux, http.MethodPost, "latch", "/credentials/revoke", s.revoke)
+	dcrest.Route(mux, http.MethodPost, "latch", checkPath, s.check)
+	dcrest.Route(mux, http.MethodPost, "latch", revokePath, s.revoke)
+}
+
+// AnySitePatterns returns the patterns of the endpoints a browser may call
+// from any site: check and revoke act only on the credentials in the body,
+// so anyone who finds a leak may report it from wherever they are.
+func (s *Service) AnySitePatterns() []string {
+	return append(dcrest.Patterns(http.MethodPost, "latch", checkPath), dcrest.Patterns(http.MethodPost, "latch", revokePath)...)
 }
 
 // credentialsBody is the body of both endpoints.

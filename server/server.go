@@ -70,7 +70,13 @@ func New(cfg Config) (http.Handler, error) {
 		// Cloud-style clone URLs: /{workspace}/{slug}.git/...
 		root.Handle("/", gitOrNotFound(cfg.Git, cfg.Log))
 	}
-	guarded, err := refuseCrossSite(cfg.Log, cfg.TrustedOrigins, root)
+	var anySite []string
+	for _, r := range cfg.REST {
+		if o, ok := r.(anySiteRoutes); ok {
+			anySite = append(anySite, o.AnySitePatterns()...)
+		}
+	}
+	guarded, err := refuseCrossSite(cfg.Log, cfg.TrustedOrigins, anySite, root)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +84,15 @@ func New(cfg Config) (http.Handler, error) {
 	return recoverPanics(cfg.Log, m.observe(cfg.Log, withOrigin(cfg.Network, guarded))), nil
 }
 
+// anySiteRoutes is implemented by REST registrars with endpoints that
+// browsers may call from any site.
+type anySiteRoutes interface {
+	// AnySitePatterns returns those endpoints' http.ServeMux patterns.
+	AnySitePatterns() []string
+}
+
 // refuseCrossSite refuses, with 403, the state-changing requests a browser
-// sends to latch on behalf of another site (cross-site request forgery):
+// sends to latch on behalf of another origin (cross-site request forgery):
 // a browser attaches the Basic credentials it has cached for latch to a
 // form or a no-cors fetch that another page starts, so without this check
 // a page a user visits could add its SSH key to the user's account or push
@@ -87,21 +100,31 @@ func New(cfg Config) (http.Handler, error) {
 // Origin); Git, curl and API clients send neither and are not affected.
 //
 // As Data Center, the header "X-Atlassian-Token: no-check" turns the check
-// off: a page on another site cannot set it without a CORS preflight, which
-// latch never grants. The leak endpoints need no such protection (check
-// and revoke act on the credentials in the body, not the caller's), so a
-// browser-based reporting tool may call them from any site.
-func refuseCrossSite(log *slog.Logger, trusted []string, next http.Handler) (http.Handler, error) {
+// off. That is safe only because latch grants no CORS: a page on another
+// site cannot send a custom header without a preflight latch refuses.
+//
+// Requests to the anySite patterns pass from any origin, but a cross-origin
+// one is served as anonymous (its Authorization header dropped), so that a
+// page cannot act there in its visitor's name either.
+func refuseCrossSite(log *slog.Logger, trusted, anySite []string, next http.Handler) (http.Handler, error) {
 	cop := http.NewCrossOriginProtection()
 	for _, o := range trusted {
 		if err := cop.AddTrustedOrigin(o); err != nil {
 			return nil, fmt.Errorf("server: trusted origin %q: %w", o, err)
 		}
 	}
-	cop.AddInsecureBypassPattern("POST /rest/latch/1.0/credentials/check")
-	cop.AddInsecureBypassPattern("POST /rest/latch/1.0/credentials/revoke")
+	open := http.NewServeMux()
+	for _, p := range anySite {
+		open.Handle(p, http.NotFoundHandler())
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Atlassian-Token") == "no-check" || cop.Check(r) == nil {
+		if optedOut(r.Header.Get("X-Atlassian-Token")) || cop.Check(r) == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, pattern := open.Handler(r); pattern != "" {
+			r = r.Clone(r.Context())
+			r.Header.Del("Authorization")
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -126,6 +149,13 @@ func withOrigin(network func() *settings.NetworkPolicy, next http.Handler) http.
 		ctx := audit.WithOrigin(r.Context(), audit.Origin{Addr: addr, UserAgent: r.UserAgent()})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// optedOut reports whether an X-Atlassian-Token header value turns the
+// XSRF check off: "no-check", or "nocheck" as older Atlassian clients send,
+// in any case.
+func optedOut(v string) bool {
+	return strings.EqualFold(v, "no-check") || strings.EqualFold(v, "nocheck")
 }
 
 // allowedMethods lists the methods mux serves r's path with, other than its

@@ -106,9 +106,20 @@ func (c *config) sshHostPort() string {
 	return net.JoinHostPort(host, port)
 }
 
-// origin is the base URL's origin (scheme and host, without the path a
-// proxy may serve latch under), as browsers send it.
+// origin is the base URL's origin as browsers send it: scheme and host in
+// lower case, without the scheme's default port or the path a proxy may
+// serve latch under.
 func (c *config) origin() string {
 	u, _ := url.Parse(c.BaseURL)
-	return u.Scheme + "://" + u.Host
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		port = ""
+	}
+	switch {
+	case port != "":
+		host = net.JoinHostPort(host, port)
+	case strings.Contains(host, ":"):
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host
 }

@@ -5,7 +5,8 @@ package clientaddr
 import "net/netip"
 
 // Key returns the key a client address is counted under by latch's
-// per-address limits (failed logins, leak API rate limits): an IPv4
+// per-address limits (failed logins, leak API rate limits, anonymous
+// clients' share of git processes, SSH handshakes): an IPv4
 // address, also written 4-in-6, as is; an IPv6 address its /64, the
 // smallest network one client is usually given, so that rotating addresses
 // within it does not escape a limit.
