@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -39,6 +40,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,9 +188,34 @@ const (
 	gitTimeout   = 2 * time.Minute
 )
 
-// freeAddr picks a free loopback port: listen on :0, close, reuse the port.
+// freeAddr picks a free loopback port for a server to listen on. It takes
+// ports below the kernel's ephemeral range, which outgoing connections (the
+// tests make thousands) draw their local ports from: a port picked by
+// listening on :0 and closing could be taken by one before latch binds it.
+// Ports handed out in this process are not handed out again.
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	lo, hi := 20000, ephemeralLow()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		if hi-lo < 1000 {
+			break
+		}
+		port := lo + mathrand.IntN(hi-lo)
+		if portsGiven[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return addr
+	}
+	// No room below the ephemeral range: let the kernel pick.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("picking a free port: %v", err)
@@ -196,6 +223,29 @@ func freeAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// ephemeralLow is the lowest port the kernel gives outgoing connections
+// (32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 func randomHex(n int) string {
