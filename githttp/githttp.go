@@ -141,8 +141,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.deny(w, p, err)
 		return
 	}
-	opts := gitrepo.ServeOptions{GitProtocol: r.Header.Get("Git-Protocol"), Principal: p,
-		LimitKey: gitrepo.LimitKey(p, httpx.ClientAddr(r))}
+	opts := gitrepo.ServeOptions{GitProtocol: r.Header.Get("Git-Protocol"), Principal: p, ClientAddr: httpx.ClientAddr(r)}
 	w.Header().Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
 	w.Header().Set("Pragma", "no-cache")
 	if t.op == "info/refs" {

@@ -17,9 +17,10 @@ import (
 // up to wait for a slot, then fails with ErrBusy. max <= 0 removes the
 // limit. Call it before serving.
 //
-// Within the limit, each principal (ServeOptions.LimitKey) holds at most
-// Share(max) slots at once, so that one user's script opening many SSH
-// sessions or parallel HTTP clones cannot make everyone else wait. A
+// Within the limit, each principal (LimitKey of ServeOptions.Principal and
+// ClientAddr) holds at most Share(max) slots at once, so that one user's
+// script opening many SSH sessions or parallel HTTP clones cannot make
+// everyone else wait. A
 // principal at its share waits for one of its own processes to end, within
 // the same wait, without taking a slot others could use.
 func (m *Manager) SetLimit(max int, wait time.Duration) {
@@ -45,7 +46,7 @@ func Share(slots int) int { return max(1, slots/2) }
 
 // LimitKey returns the key under which a git process of principal p, whose
 // client is at addr, counts towards its share of the git process limit (see
-// SetLimit and ServeOptions.LimitKey):
+// SetLimit; Manager.Serve derives it from ServeOptions):
 //   - a project or repository token, or an access key: the credential, which
 //     is its own identity rather than its creator's;
 //   - any other credential of a user (password, personal token, SSH key):

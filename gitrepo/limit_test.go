@@ -196,23 +196,23 @@ func TestServeLimitShare(t *testing.T) {
 	in := blockingReader{make(chan struct{})}
 	first := make(chan error, 1)
 	go func() {
-		first <- s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: in, Stdout: io.Discard, LimitKey: "user:1"})
+		first <- s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: in, Stdout: io.Discard, Principal: user(1)})
 	}()
 	waitSlots(t, s.m, 1)
-	quick := func(key string) error {
-		return s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: io.Discard, LimitKey: key})
+	quick := func(id int64) error {
+		return s.m.Serve(ctx, gitrepo.UploadPack, s.id, gitrepo.ServeOptions{Stdin: strings.NewReader("0000"), Stdout: io.Discard, Principal: user(id)})
 	}
-	if err := quick("user:1"); !errors.Is(err, gitrepo.ErrBusy) {
+	if err := quick(1); !errors.Is(err, gitrepo.ErrBusy) {
 		t.Fatalf("second Serve of the principal holding its share = %v, want ErrBusy", err)
 	}
-	if err := quick("user:2"); err != nil {
+	if err := quick(2); err != nil {
 		t.Fatalf("Serve of another principal = %v", err)
 	}
 	close(in.done)
 	if err := <-first; err != nil {
 		t.Logf("first Serve: %v", err)
 	}
-	if err := quick("user:1"); err != nil {
+	if err := quick(1); err != nil {
 		t.Fatalf("Serve after the principal's run ended = %v", err)
 	}
 	checkEmpty(t, s.m)
@@ -245,4 +245,9 @@ func TestLimitKey(t *testing.T) {
 			t.Errorf("%s: LimitKey = %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// user is the principal of user id signed in with a password.
+func user(id int64) *latch.Principal {
+	return &latch.Principal{User: &latch.User{ID: id}, Credential: latch.CredPassword}
 }

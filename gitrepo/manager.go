@@ -193,7 +193,7 @@ func (m *Manager) Serve(ctx context.Context, svc Service, id int64, opts ServeOp
 	if !m.Exists(id) {
 		return fmt.Errorf("gitrepo: %s %d: %w", svc, id, latch.Errorf(latch.ErrNotFound, "repository %d is not on disk", id))
 	}
-	release, err := m.acquire(ctx, opts.LimitKey)
+	release, err := m.acquire(ctx, LimitKey(opts.Principal, opts.ClientAddr))
 	if err != nil {
 		return fmt.Errorf("gitrepo: %s %d: %w", svc, id, err)
 	}

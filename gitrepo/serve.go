@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,12 +86,10 @@ type ServeOptions struct {
 	// RepoID and Principal identify the push to the PushHandler.
 	RepoID    int64
 	Principal *latch.Principal
-	// LimitKey names the principal whose share of the git process limit
-	// (Manager.SetLimit) this run counts towards: what the function
-	// LimitKey returns for the principal and the client's address. Runs
-	// with the same key hold at most Share of the slots at once; "" counts
-	// towards the global limit only. Only Manager.Serve reads it.
-	LimitKey string
+	// ClientAddr is the client's address. With Principal it names whose
+	// share of the git process limit (Manager.SetLimit) the run counts
+	// towards (see LimitKey); only Manager.Serve reads it.
+	ClientAddr netip.Addr
 }
 
 // GitError reports that a git process failed. Stderr holds the tail of its

@@ -647,7 +647,7 @@ func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, ch ssh.Channel, c
 	}
 	err = s.cfg.Repos.Serve(ctx, cmd.service, repo.ID, gitrepo.ServeOptions{
 		Stdin: ch, Stdout: ch, Stderr: stderr, GitProtocol: gitProtocol, Principal: p,
-		LimitKey: gitrepo.LimitKey(p, remoteAddr(sc.RemoteAddr())),
+		ClientAddr: remoteAddr(sc.RemoteAddr()),
 	})
 	if err != nil {
 		if errors.Is(err, gitrepo.ErrBusy) {
