@@ -27,16 +27,24 @@ func (t PermTarget) scope() latch.Scope {
 	return latch.ScopeGlobal
 }
 
-// auditTarget names t in audit events: "global", "project:KEY" or
-// "repository:KEY/slug".
+// auditTarget names t in audit events: "global", or resourceTarget's.
 func (t PermTarget) auditTarget() string {
 	switch t.scope() {
 	case latch.ScopeRepo:
-		return "repository:" + strings.ToUpper(t.ProjectKey) + "/" + t.RepoSlug
+		return resourceTarget(t.ProjectKey, t.RepoSlug)
 	case latch.ScopeProject:
-		return "project:" + strings.ToUpper(t.ProjectKey)
+		return resourceTarget(t.ProjectKey, "")
 	}
 	return "global"
+}
+
+// resourceTarget names a project (slug "") or repository in audit events:
+// "project:KEY" or "repository:KEY/slug".
+func resourceTarget(projectKey, slug string) string {
+	if slug != "" {
+		return "repository:" + strings.ToUpper(projectKey) + "/" + slug
+	}
+	return "project:" + strings.ToUpper(projectKey)
 }
 
 // resolveTarget finds the resource and authorizes administering its

@@ -263,7 +263,7 @@ func (b *Backend) UpdateProject(ctx context.Context, p *latch.Principal, key str
 		return nil, fmt.Errorf("update project: %w", err)
 	}
 	if proj.Public != wasPublic {
-		b.record(ctx, p, audit.VisibilityChanged, "project:"+proj.Key, fmt.Sprintf("public %t", proj.Public))
+		b.record(ctx, p, audit.VisibilityChanged, resourceTarget(proj.Key, ""), fmt.Sprintf("public %t", proj.Public))
 	}
 	return proj, nil
 }
@@ -490,7 +490,7 @@ func (b *Backend) UpdateRepo(ctx context.Context, p *latch.Principal, projectKey
 		return nil, fmt.Errorf("update repository: %w", err)
 	}
 	if repo.Public != wasPublic {
-		b.record(ctx, p, audit.VisibilityChanged, "repository:"+strings.ToUpper(projectKey)+"/"+repo.Slug, fmt.Sprintf("public %t", repo.Public))
+		b.record(ctx, p, audit.VisibilityChanged, resourceTarget(projectKey, repo.Slug), fmt.Sprintf("public %t", repo.Public))
 	}
 	return repo, nil
 }

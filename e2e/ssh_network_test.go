@@ -153,8 +153,8 @@ func TestSSHAccessKeysHonourAllowedCidrs(t *testing.T) {
 // 64 handshake slots) hold at most half of the slots, so a clone from
 // another address still works, while that address's own clone is refused
 // (the connection closed before the handshake) until its idle connections
-// go. A burst from one address (many clients
-// behind one NAT) is taken whole while the server is not under pressure.
+// go. A burst from one address (many clients behind one NAT) is taken whole
+// while the server is not under pressure.
 func TestSSHIdleConnectionsFromOneAddress(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
