@@ -289,6 +289,24 @@ func catFileBatch(ctx context.Context, p *gitrepo.Push, ids []string, read func(
 	return nil
 }
 
+// batchHeader parses the header line of a `git cat-file --batch` answer,
+// "ID TYPE SIZE\n"; a missing object's ("ID missing\n") has typ "missing"
+// and size 0. ok is false for anything else.
+func batchHeader(line string) (id, typ string, size int64, ok bool) {
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 2 && f[1] == "missing":
+		return f[0], f[1], 0, true
+	case len(f) != 3:
+		return "", "", 0, false
+	}
+	size, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil || size < 0 {
+		return "", "", 0, false
+	}
+	return f[0], f[1], size, true
+}
+
 // readBatch reads cat-file --batch output for blobs, in order, scanning
 // each.
 func (s *Service) readBatch(br *bufio.Reader, blobs []gitrepo.Blob) ([]*pushFinding, error) {
@@ -299,13 +317,9 @@ func (s *Service) readBatch(br *bufio.Reader, blobs []gitrepo.Blob) ([]*pushFind
 		if err != nil {
 			return nil, fmt.Errorf("leaks: reading cat-file: %w", err)
 		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != b.ID || f[1] != "blob" {
+		id, typ, size, ok := batchHeader(line)
+		if !ok || id != b.ID || typ != "blob" {
 			return nil, fmt.Errorf("leaks: cat-file answered %q for blob %s", strings.TrimSpace(line), b.ID)
-		}
-		size, err := strconv.ParseInt(f[2], 10, 64)
-		if err != nil || size < 0 {
-			return nil, fmt.Errorf("leaks: cat-file answered %q", strings.TrimSpace(line))
 		}
 		var fs []scan.Finding
 		if size <= wholeBlob {

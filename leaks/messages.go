@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/latchhq/latch/gitrepo"
@@ -76,17 +75,12 @@ func (s *Service) scanObjectMessages(r *bufio.Reader, added map[string]bool) ([]
 		if err != nil {
 			return nil, err
 		}
-		f := strings.Fields(header)
-		if len(f) == 2 && f[1] == "missing" {
+		id, typ, size, ok := batchHeader(header)
+		if !ok {
+			return nil, fmt.Errorf("unexpected cat-file answer %q", strings.TrimSpace(header))
+		}
+		if typ == "missing" {
 			continue
-		}
-		if len(f) != 3 {
-			return nil, fmt.Errorf("unexpected cat-file answer %q", strings.TrimSpace(header))
-		}
-		id, typ := f[0], f[1]
-		size, err := strconv.ParseInt(f[2], 10, 64)
-		if err != nil || size < 0 {
-			return nil, fmt.Errorf("unexpected cat-file answer %q", strings.TrimSpace(header))
 		}
 		data := make([]byte, min(size, maxMessage))
 		if _, err := io.ReadFull(r, data); err != nil {
